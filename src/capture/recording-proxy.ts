@@ -1,0 +1,98 @@
+// Wires the flow of events: proxy ──exchange──▶ recorder (SQLite) and console.
+// The proxy and the recorder never meet except here.
+import { readFileSync } from "node:fs";
+import { UserError } from "../errors.js";
+import { LiveConsole } from "../console/live.js";
+import { GraphtapProxy } from "../proxy/server.js";
+import { parseUpstreams } from "../proxy/hosts.js";
+import { CaptureWriter } from "../recorder/writer.js";
+import type { Authority } from "../tls/authority.js";
+
+export interface RecordingProxyOptions {
+  host: string;
+  port: number;
+  db: string;
+  authority: Authority;
+  intercept?: readonly string[];
+  upstream?: readonly string[];
+  upstreamCaFiles?: readonly string[];
+  maxBody?: number;
+  upstreamTimeoutMs?: number;
+  /** Where live lines go; undefined for none. */
+  console?: { out: NodeJS.WritableStream; color: boolean };
+  /** One-line warnings (default: stderr). */
+  onWarning?: (message: string) => void;
+  sessionKind?: "proxy" | "demo";
+  args?: unknown;
+}
+
+export interface RecordingProxy {
+  proxy: GraphtapProxy;
+  writer: CaptureWriter;
+  liveConsole: LiveConsole | undefined;
+  url: string;
+  host: string;
+  port: number;
+  /** Closes the proxy, then flushes and closes the capture: nothing completed is lost. */
+  stop(): Promise<void>;
+}
+
+export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<RecordingProxy> {
+  const upstreams = parseUpstreams(opts.upstream ?? []);
+  const upstreamCa = (opts.upstreamCaFiles ?? []).map((file) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  });
+  for (const [i, pem] of upstreamCa.entries()) {
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new UserError(`--upstream-ca ${opts.upstreamCaFiles?.[i]} is not a PEM certificate`);
+    }
+  }
+  const writer = CaptureWriter.open(opts.db);
+  const sessionId = writer.startSession({ kind: opts.sessionKind ?? "proxy", args: opts.args });
+  const proxy = new GraphtapProxy({
+    host: opts.host,
+    port: opts.port,
+    authority: opts.authority,
+    ...(opts.intercept?.length ? { intercept: opts.intercept } : {}),
+    upstreams,
+    upstreamCa,
+    ...(opts.maxBody !== undefined ? { maxBody: opts.maxBody } : {}),
+    ...(opts.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: opts.upstreamTimeoutMs } : {}),
+    sessionId,
+  });
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`graphtap: ${m}\n`));
+  proxy.on("warning", warn);
+  writer.attach(proxy);
+  const liveConsole = opts.console ? new LiveConsole(opts.console) : undefined;
+  liveConsole?.attach(proxy);
+  let address: { host: string; port: number };
+  try {
+    address = await proxy.listen();
+  } catch (err) {
+    writer.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(
+      e.code === "EADDRINUSE"
+        ? `port ${opts.port} on ${opts.host} is in use (try --port 0 for a free one)`
+        : `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`,
+    );
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    proxy,
+    writer,
+    liveConsole,
+    url: proxy.url,
+    host: address.host,
+    port: address.port,
+    stop: () =>
+      (stopped ??= (async () => {
+        await proxy.close();
+        writer.close();
+      })()),
+  };
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// graphtap's command line: yargs parses, each command module validates and calls one
+// module. A UserError is one line on stderr and a non-zero exit; anything else is a bug.
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { UserError } from "./errors.js";
+import ca from "./commands/ca.js";
+import proxy from "./commands/proxy.js";
+
+function fail(err: unknown): never {
+  if (err instanceof UserError) {
+    process.stderr.write(`graphtap: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`graphtap: unexpected error (a bug; please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(70);
+}
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName("graphtap")
+    .usage("$0 <command> [options]\n\nRecord, explain and replay Microsoft Graph traffic.")
+    .command(proxy)
+    .command(ca)
+    .demandCommand(1, "name a command (graphtap --help lists them)")
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias("h", "help")
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserError(`${msg} (see graphtap --help)`);
+    })
+    .parseAsync();
+}
+
+main().catch(fail);

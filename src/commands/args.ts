@@ -1,0 +1,11 @@
+// The edge between yargs and graphtap: every command validates its arguments with zod.
+import type { z } from "zod";
+import { UserError } from "../errors.js";
+
+export function parseArgs<T extends z.ZodType>(schema: T, argv: unknown): z.infer<T> {
+  const result = schema.safeParse(argv);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? `--${issue.path.join(".")}` : "arguments";
+  throw new UserError(`bad ${where}: ${issue?.message ?? "invalid"}`);
+}
