@@ -30,8 +30,10 @@ const ERROR_PREFIX = /^\s*\{\s*"error"\s*:/;
  */
 export function parseGraphError(body: Buffer | string | undefined): GraphError | undefined {
   if (body === undefined) return undefined;
+  // Test the prefix before decoding: a 10 MB download should not be turned into a string.
+  const head = typeof body === "string" ? body.slice(0, 256) : body.subarray(0, 256).toString("utf8");
+  if (!ERROR_PREFIX.test(head)) return undefined;
   const text = typeof body === "string" ? body : body.toString("utf8");
-  if (!ERROR_PREFIX.test(text.slice(0, 256))) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
