@@ -57,7 +57,6 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
   private readonly flows = new WeakMap<http.IncomingMessage, Flow>();
   private readonly sockets = new Set<net.Socket>();
   private readonly warnedHosts = new Set<string>();
-  private readonly upstreamCa: string[] | undefined;
   readonly maxBody: number;
   private readonly timeoutMs: number;
   private address: { host: string; port: number } | undefined;
@@ -72,9 +71,19 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     this.maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
     this.timeoutMs = options.upstreamTimeoutMs ?? 120_000;
     this.leaves = new LeafFactory(options.authority);
-    // With an extra CA the system roots must stay trusted too (real Graph next to a staging host).
-    this.upstreamCa = options.upstreamCa?.length ? [...tls.rootCertificates, ...options.upstreamCa] : undefined;
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" });
+    // With an extra CA the system roots must stay trusted too (real Graph next to a
+    // staging host). One secure context, built once: a per-request `ca` option would make
+    // https.Agent concatenate every root certificate into its pool key on each request.
+    const secureContext = options.upstreamCa?.length
+      ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...options.upstreamCa] })
+      : undefined;
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 256,
+      maxFreeSockets: 64,
+      scheduling: "lifo",
+      ...(secureContext ? { secureContext } : {}),
+    });
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" });
 
     this.forwarder = httpProxy.createProxyServer({ xfwd: false, ws: false });
@@ -322,7 +331,6 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
           hostname: upstreamUrl.hostname.replace(/^\[|\]$/g, ""),
           port: upstreamUrl.port || (secure ? "443" : "80"),
           path: upstreamUrl.pathname === "/" ? "" : upstreamUrl.pathname.replace(/\/$/, ""),
-          ...(secure && this.upstreamCa ? { ca: this.upstreamCa } : {}),
         } as unknown as httpProxy.ProxyTargetUrl,
         agent: secure ? this.httpsAgent : this.httpAgent,
         secure: true, // upstream certificates are always verified
