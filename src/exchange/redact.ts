@@ -68,3 +68,18 @@ export function headerListFromRaw(raw: string[]): HeaderList {
   for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
   return out;
 }
+
+/**
+ * A $batch part may carry its own `"Authorization": "Bearer …"` inside the JSON body.
+ * The token is replaced by its hash in the bytes themselves (works on truncated
+ * bodies too, where JSON parsing would fail).
+ */
+export function redactBodyTokens(bytes: Buffer): Buffer {
+  if (bytes.indexOf("uthorization") < 0) return bytes;
+  const text = bytes.toString("utf8");
+  const scrubbed = text.replace(
+    /("authorization"\s*:\s*")(?:bearer\s+)?([^"\\]+)(")?/gi,
+    (_m, head: string, token: string, tail: string | undefined) => `${head}Bearer ${tokenHash(token)}${tail ?? ""}`,
+  );
+  return scrubbed === text ? bytes : Buffer.from(scrubbed, "utf8");
+}
