@@ -102,11 +102,12 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
 
     this.inner = http.createServer((req, res) => this.onInterceptedRequest(req, res));
     this.inner.on("clientError", (err, socket) => this.onClientError(err, socket as net.Socket, "tls"));
-    this.warnAboutConfiguration();
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
   async listen(): Promise<{ host: string; port: number }> {
+    // Here, not in the constructor: 'warning' listeners are attached between the two.
+    this.warnAboutConfiguration();
     const host = this.options.host ?? "127.0.0.1";
     await new Promise<void>((resolve, reject) => {
       this.outer.once("error", reject);
