@@ -130,6 +130,7 @@ function partResponse(id: string, call: Call, reply: Reply, now: number): Record
 
 function canonical(name: string): string {
   if (name === "odata-version") return "OData-Version";
+  if (name === "www-authenticate") return "WWW-Authenticate";
   if (name === "request-id" || name === "client-request-id" || name.startsWith("x-ms-")) return name;
   return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
 }
