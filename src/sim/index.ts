@@ -57,3 +57,4 @@ export {
   type UserTokenInput,
 } from "./tokens.js";
 export { MAX_BATCH_PARTS } from "./batch.js";
+export { simBanner } from "./banner.js";

@@ -1,0 +1,74 @@
+// graphtap sim: run the simulated Graph tenant (the guest warm-up story) on loopback.
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import { z } from "zod";
+import { UserError } from "../errors.js";
+import { simBanner } from "../sim/banner.js";
+import { scenarioByName, startSim } from "../sim/index.js";
+import { parseArgs } from "./args.js";
+
+const Args = z.object({
+  port: z.number().int().min(0).max(65535),
+  scenario: z.enum(["prod", "lab"]),
+  warmFor: z.number().positive(),
+  warmUp: z.boolean().optional(),
+  propagationDelay: z.number().min(0),
+  tokenLifetime: z.number().positive(),
+  caOut: z.string().min(1).optional(),
+  gzip: z.boolean(),
+});
+
+const command: CommandModule = {
+  command: "sim",
+  describe: "Run a simulated Graph tenant on 127.0.0.1 (a guest whose access needs warming up)",
+  builder: (y: Argv) =>
+    y
+      .option("port", { type: "number", default: 0, describe: "port on 127.0.0.1 (0 picks a free one)" })
+      .option("scenario", { type: "string", choices: ["prod", "lab"], default: "prod", describe: "prod: guest warm-up on; lab: same shape, other ids, no warm-up" })
+      .option("warm-for", { type: "number", default: 5400, describe: "seconds the guest's access lasts after a catalyst call" })
+      .option("warm-up", { type: "boolean", describe: "force the guest warm-up on or off (default: on in prod, off in lab)" })
+      .option("propagation-delay", { type: "number", default: 0, describe: "seconds between the catalyst and access being granted" })
+      .option("token-lifetime", { type: "number", default: 4500, describe: "seconds the printed tokens stay valid" })
+      .option("ca-out", { type: "string", describe: "where to write the sim's CA certificate (default: a file in the temp directory)" })
+      .option("gzip", { type: "boolean", default: true, describe: "gzip bodies when the client accepts it" }),
+  handler: async (argv) => {
+    const args = parseArgs(Args, argv);
+    const scenario = scenarioByName(args.scenario, {
+      warmForMs: args.warmFor * 1000,
+      propagationDelayMs: args.propagationDelay * 1000,
+      ...(args.warmUp !== undefined ? { warmUp: args.warmUp } : {}),
+    });
+    let sim;
+    try {
+      sim = await startSim({ port: args.port, scenario, gzip: args.gzip, tokenLifetimeMs: args.tokenLifetime * 1000 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE" || code === "EACCES") throw new UserError(`cannot listen on 127.0.0.1:${args.port} (${code})`);
+      throw err;
+    }
+    const caPath = args.caOut ?? join(tmpdir(), `graphtap-sim-ca-${sim.port}.pem`);
+    try {
+      writeFileSync(caPath, sim.caPem);
+    } catch (err) {
+      await sim.close();
+      throw new UserError(`cannot write the CA to ${caPath}: ${(err as Error).message}`);
+    }
+    process.stdout.write(simBanner(sim, caPath));
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        resolve();
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    await sim.close();
+    process.stdout.write(`sim stopped after ${sim.requests.length} requests\n`);
+    process.exitCode = 0;
+  },
+};
+
+export default command;
