@@ -6,6 +6,7 @@ import { hideBin } from "yargs/helpers";
 import { UserError } from "./errors.js";
 import ca from "./commands/ca.js";
 import proxy from "./commands/proxy.js";
+import sim from "./commands/sim.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     .usage("$0 <command> [options]\n\nRecord, explain and replay Microsoft Graph traffic.")
     .command(proxy)
     .command(ca)
+    .command(sim)
     .demandCommand(1, "name a command (graphtap --help lists them)")
     .strict()
     .recommendCommands()
