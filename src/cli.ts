@@ -4,9 +4,11 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { UserError } from "./errors.js";
+import analyze from "./commands/analyze.js";
 import ca from "./commands/ca.js";
 import proxy from "./commands/proxy.js";
 import sim from "./commands/sim.js";
+import demo from "./commands/demo.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -23,7 +25,9 @@ async function main(): Promise<void> {
     .usage("$0 <command> [options]\n\nRecord, explain and replay Microsoft Graph traffic.")
     .command(proxy)
     .command(ca)
+    .command(analyze)
     .command(sim)
+    .command(demo)
     .demandCommand(1, "name a command (graphtap --help lists them)")
     .strict()
     .recommendCommands()
