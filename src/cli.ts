@@ -7,6 +7,7 @@ import { UserError } from "./errors.js";
 import analyze from "./commands/analyze.js";
 import ca from "./commands/ca.js";
 import proxy from "./commands/proxy.js";
+import replay from "./commands/replay.js";
 import sim from "./commands/sim.js";
 import demo from "./commands/demo.js";
 
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
     .scriptName("graphtap")
     .usage("$0 <command> [options]\n\nRecord, explain and replay Microsoft Graph traffic.")
     .command(proxy)
+    .command(replay)
     .command(ca)
     .command(analyze)
     .command(sim)

@@ -1,0 +1,306 @@
+// The whole analysis: stream the inputs through the flip finder, rank catalysts, then
+// look up the few whole exchanges the evidence needs. The result is the `--json`
+// document (interface.md) plus extras; the text and HTML reports render it.
+import type { Exchange } from "../exchange/types.js";
+import { header } from "../exchange/types.js";
+import { graphFieldsOf } from "../graph/fields.js";
+import { describeTokenChange } from "../graph/identity.js";
+import { attributeCatalysts, median, rankCatalysts, type CatalystRank } from "./catalysts.js";
+import { FlipFinder, type Explanation, type FoundFlip, type WindowCall } from "./flips.js";
+import { openInputs, type Call, type Inputs } from "./inputs.js";
+
+export interface IdentityDoc {
+  key: string;
+  tenantId: string | null;
+  objectId: string | null;
+  upn: string | null;
+  guest: boolean;
+  kind: string;
+  appId: string | null;
+  homeTenantId: string | null;
+}
+
+export interface CallDoc {
+  exchangeId: string;
+  status: number | null;
+  errorCode: string | null;
+  requestId: string | null;
+  time: string;
+  clientRequestId: string | null;
+  errorMessage: string | null;
+  innerErrorCode: string | null;
+  dataCenter: string | null;
+  scaleUnit: string | null;
+  slice: string | null;
+  roleInstance: string | null;
+  /** The response's Date header, as the server wrote it. */
+  serverDate: string | null;
+  tokenHash: string | null;
+  file: string;
+}
+
+export interface BetweenDoc {
+  exchangeId: string;
+  template: string;
+  status: number | null;
+  errorCode: string | null;
+  requestId: string | null;
+  time: string;
+}
+
+export interface FlipDoc {
+  identity: IdentityDoc;
+  template: string;
+  resource: string;
+  failure: CallDoc & { refusals: number; failingSince: string; firstFailureExchangeId: string };
+  success: CallDoc;
+  explanation: Explanation;
+  catalyst: string | null;
+  /** The last call of the catalyst template before the success. */
+  catalystCall: (BetweenDoc & { leadSeconds: number }) | null;
+  between: BetweenDoc[];
+  /** Calls in the window in all; `between` keeps the last ones (closest to the success). */
+  betweenCount: number;
+  betweenOmitted: number;
+  windowTruncated: boolean;
+  waitSeconds: number;
+  /** Claims that differ between the failing and the succeeding token (token-refresh). */
+  tokenChange: Array<{ claim: string; before: unknown; after: unknown }> | null;
+  warmFor: number | null;
+  warmEndedBy: "failure" | "end-of-capture";
+  warmEndedAt: BetweenDoc | null;
+  warmCalls: number;
+}
+
+export interface AnalysisDoc {
+  graphtap: "analyze";
+  version: 1;
+  inputs: Array<{ file: string; kind: "capture" | "har" }>;
+  exchanges: number;
+  identities: number;
+  firstAt: string | null;
+  lastAt: string | null;
+  refusals: number;
+  summary: {
+    flips: number;
+    byExplanation: Record<Explanation, number>;
+    topCatalyst: string | null;
+    headline: string | null;
+    failWindows: number;
+    neverRecovered: number;
+  };
+  flips: FlipDoc[];
+  catalysts: CatalystRank[];
+}
+
+export interface AnalyzeOptions {
+  maxBetween?: number;
+  maxLog?: number;
+  /** Flips whose failing and succeeding exchanges are looked up whole (default 2000). */
+  maxEvidence?: number;
+}
+
+export function analyzeFiles(files: readonly string[], opts: AnalyzeOptions = {}): AnalysisDoc {
+  const inputs = openInputs(files);
+  try {
+    return analyzeInputs(inputs, opts);
+  } finally {
+    inputs.close();
+  }
+}
+
+export function analyzeInputs(inputs: Inputs, opts: AnalyzeOptions = {}): AnalysisDoc {
+  const finder = new FlipFinder(opts);
+  for (const call of inputs.calls()) finder.push(call);
+  const scan = finder.finish();
+  const ranks = rankCatalysts(scan.flips, scan.failWindowTemplates);
+  const catalystOf = attributeCatalysts(scan.flips, ranks);
+  const maxEvidence = opts.maxEvidence ?? 2000;
+  const files = inputs.sources.map((s) => s.file);
+
+  const identityCache = new Map<string, IdentityDoc>();
+  const identityDoc = (key: string): IdentityDoc => {
+    let doc = identityCache.get(key);
+    if (!doc) {
+      const id = inputs.identity(key);
+      doc = {
+        key,
+        tenantId: id?.tenantId ?? null,
+        objectId: id?.objectId ?? null,
+        upn: id?.upn ?? null,
+        guest: id?.guest ?? false,
+        kind: id?.kind ?? (key === "anonymous" ? "anonymous" : "unknown"),
+        appId: id?.appId ?? null,
+        homeTenantId: id?.homeTenantId ?? null,
+      };
+      identityCache.set(key, doc);
+    }
+    return doc;
+  };
+
+  const flips = scan.flips.map((f, i) => {
+    const withDetails = i < maxEvidence;
+    const catalyst = catalystOf.get(f) ?? null;
+    const catalystLast = catalyst === null ? undefined : f.templates.find((t) => t.template === catalyst)?.last;
+    let tokenChange: FlipDoc["tokenChange"] = null;
+    if (f.explanation === "token-refresh") {
+      tokenChange = describeTokenChange(inputs.tokenClaims(f.failure) ?? {}, inputs.tokenClaims(f.success) ?? {});
+    }
+    const doc: FlipDoc = {
+      identity: identityDoc(f.identityKey),
+      template: f.template,
+      resource: f.resource,
+      failure: {
+        ...callDoc(f.failure, withDetails ? inputs.details(f.failure) : undefined, files),
+        refusals: f.refusals,
+        failingSince: iso(f.firstFailure.startedAt),
+        firstFailureExchangeId: f.firstFailure.id,
+      },
+      success: callDoc(f.success, withDetails ? inputs.details(f.success) : undefined, files),
+      explanation: f.explanation,
+      catalyst,
+      catalystCall: catalystLast ? { ...betweenDoc(catalystLast), leadSeconds: (f.success.startedAt - catalystLast.time) / 1000 } : null,
+      between: f.between.map(betweenDoc),
+      betweenCount: f.betweenCount,
+      betweenOmitted: f.betweenCount - f.between.length,
+      windowTruncated: f.windowTruncated,
+      waitSeconds: f.waitSeconds,
+      tokenChange,
+      warmFor: f.warmFor,
+      warmEndedBy: f.warmEndedBy,
+      warmEndedAt: f.warmEndedAt ? betweenDoc(windowCall(f.warmEndedAt, finder.template(f.warmEndedAt))) : null,
+      warmCalls: f.warmCalls,
+    };
+    return doc;
+  });
+
+  const byExplanation: Record<Explanation, number> = { catalyst: 0, "token-refresh": 0, retry: 0 };
+  for (const f of flips) byExplanation[f.explanation]++;
+  const top = ranks[0];
+  return {
+    graphtap: "analyze",
+    version: 1,
+    inputs: inputs.sources.map((s) => ({ file: s.file, kind: s.kind })),
+    exchanges: scan.exchanges,
+    identities: scan.identities,
+    firstAt: scan.firstAt === undefined ? null : iso(scan.firstAt),
+    lastAt: scan.lastAt === undefined ? null : iso(scan.lastAt),
+    refusals: scan.refusals,
+    summary: {
+      flips: flips.length,
+      byExplanation,
+      topCatalyst: top && top.attributed > 0 ? top.template : null,
+      headline: headline(flips, top && top.attributed > 0 ? top.template : null),
+      failWindows: scan.failWindows,
+      neverRecovered: scan.neverRecovered,
+    },
+    flips,
+    catalysts: ranks,
+  };
+}
+
+function windowCall(call: Call, template: string): WindowCall {
+  return {
+    exchangeId: call.id,
+    source: call.source,
+    time: call.startedAt,
+    template,
+    status: call.status,
+    errorCode: call.errorCode,
+    requestId: call.requestId,
+  };
+}
+
+function betweenDoc(w: WindowCall): BetweenDoc {
+  return {
+    exchangeId: w.exchangeId,
+    template: w.template,
+    status: w.status ?? null,
+    errorCode: w.errorCode ?? null,
+    requestId: w.requestId ?? null,
+    time: iso(w.time),
+  };
+}
+
+function callDoc(call: Call, ex: Exchange | undefined, files: string[]): CallDoc {
+  const g = ex ? graphFieldsOf(ex) : undefined;
+  const d = g?.diagnostic;
+  return {
+    exchangeId: call.id,
+    status: call.status ?? null,
+    errorCode: call.errorCode ?? g?.errorCode ?? null,
+    requestId: call.requestId ?? g?.requestId ?? null,
+    time: iso(call.startedAt),
+    clientRequestId: call.clientRequestId ?? g?.clientRequestId ?? null,
+    errorMessage: g?.errorMessage ?? null,
+    innerErrorCode: g?.innerErrorCode ?? null,
+    dataCenter: d?.dataCenter ?? null,
+    scaleUnit: d?.scaleUnit ?? null,
+    slice: d?.slice ?? null,
+    roleInstance: d?.roleInstance ?? null,
+    serverDate: ex ? (header(ex.responseHeaders, "date") ?? null) : null,
+    tokenHash: call.tokenHash ?? null,
+    file: files[call.source] ?? "",
+  };
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** "5.2 h", "12.5 min", "42 s". */
+export function duration(seconds: number): string {
+  const s = Math.abs(seconds);
+  if (s < 90) return `${round(seconds, s < 10 ? 1 : 0)} s`;
+  if (s < 90 * 60) return `${round(seconds / 60, 1)} min`;
+  if (s < 48 * 3600) return `${round(seconds / 3600, 1)} h`;
+  return `${round(seconds / 86400, 1)} d`;
+}
+
+function round(x: number, digits: number): string {
+  return x.toFixed(digits).replace(/\.0$/, "");
+}
+
+export function who(id: IdentityDoc): string {
+  const name = id.upn ?? (id.appId ? `app ${id.appId}` : id.key);
+  return id.guest ? `guest ${name}` : name;
+}
+
+/**
+ * The one sentence a user reads first: the commonest (identity, template) pattern whose
+ * flips were attributed to the top catalyst.
+ */
+function headline(flips: FlipDoc[], top: string | null): string | null {
+  if (flips.length === 0) return null;
+  const groups = new Map<string, FlipDoc[]>();
+  for (const f of flips) {
+    const k = `${f.identity.key}\n${f.template}`;
+    const g = groups.get(k);
+    if (g) g.push(f);
+    else groups.set(k, [f]);
+  }
+  const score = (g: FlipDoc[]) => g.filter((f) => top !== null && f.catalyst === top).length;
+  const best = [...groups.values()].sort((a, b) => score(b) - score(a) || b.length - a.length)[0]!;
+  const first = best[0]!;
+  const statuses = [...new Set(best.map((f) => `${f.failure.status ?? "?"}${f.failure.errorCode ? ` ${f.failure.errorCode}` : ""}`))].join(" / ");
+  const times = best.length === 1 ? "once" : `${best.length} times`;
+  let text = `${first.template} failed ${statuses} ${times} for ${who(first.identity)}`;
+  const hits = top === null ? [] : best.filter((f) => f.catalyst === top);
+  if (hits.length > 0) {
+    const each = hits.length === best.length ? (best.length === 1 ? "" : "each time ") : `${hits.length} of those times `;
+    const callStatuses = [...new Set(hits.map((f) => f.catalystCall?.status).filter((s): s is number => s !== null && s !== undefined))];
+    text += `, and ${each}succeeded right after ${top}${callStatuses.length ? ` (${callStatuses.join("/")})` : ""}`;
+  } else {
+    const kinds = [...new Set(best.map((f) => f.explanation))];
+    text += `, and recovered by ${kinds.map((k) => (k === "token-refresh" ? "a token refresh" : k === "retry" ? "retrying" : "a call in between")).join(" or ")}`;
+  }
+  const ended = best.filter((f) => f.warmEndedBy === "failure" && f.warmFor !== null).map((f) => f.warmFor!);
+  const open = best.filter((f) => f.warmEndedBy === "end-of-capture");
+  if (ended.length > 0) {
+    text += `; it then worked for ${duration(median(ended))}${ended.length > 1 ? " (median)" : ""} before failing again`;
+    if (open.length > 0) text += `, and was still working when the capture ended`;
+  } else if (open.length > 0 && open[0]!.warmFor !== null) {
+    text += `; it then worked until the capture ended (${duration(open[open.length - 1]!.warmFor!)} later)`;
+  }
+  return text;
+}
