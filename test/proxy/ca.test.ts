@@ -6,7 +6,7 @@ import type net from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LeafFactory, loadAuthority } from "../../src/tls/authority.js";
+import { LeafFactory, loadAuthority, type Authority } from "../../src/tls/authority.js";
 import { run, runCli, startCliProxy, type CliProxy } from "../helpers/cli.js";
 import { connect, tlsOver } from "../helpers/client.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -23,10 +23,20 @@ beforeAll(async () => {
   caOut = r.stdout;
 });
 
+let factory: { authority: Authority; leaves: LeafFactory } | undefined;
+/** The CA in `home`, read back from its files, and a leaf factory for it (one RSA key). */
+function homeCa(): { authority: Authority; leaves: LeafFactory } {
+  if (!factory) {
+    const authority = loadAuthority(readFileSync(join(home, "ca.pem"), "utf8"), readFileSync(join(home, "ca-key.pem"), "utf8"));
+    factory = { authority, leaves: new LeafFactory(authority) };
+  }
+  return factory;
+}
+
 /** Serves `names` with a leaf from the home CA; connects with only that CA trusted. */
 async function tlsVerdict(names: string[], servername: string): Promise<{ ok: boolean; message: string }> {
-  const authority = loadAuthority(readFileSync(join(home, "ca.pem"), "utf8"), readFileSync(join(home, "ca-key.pem"), "utf8"));
-  const leaf = new LeafFactory(authority).issue(names);
+  const { authority, leaves } = homeCa();
+  const leaf = leaves.issue(names);
   const server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (s) => s.end());
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
@@ -44,9 +54,8 @@ async function tlsVerdict(names: string[], servername: string): Promise<{ ok: bo
 }
 
 function leafFile(names: string[], file: string): string {
-  const authority = loadAuthority(readFileSync(join(home, "ca.pem"), "utf8"), readFileSync(join(home, "ca-key.pem"), "utf8"));
   const path = join(dir, file);
-  writeFileSync(path, new LeafFactory(authority).issue(names).certPem);
+  writeFileSync(path, homeCa().leaves.issue(names).certPem);
   return path;
 }
 

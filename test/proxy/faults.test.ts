@@ -1,5 +1,6 @@
 // Upstream and client faults: each one is answered or recorded the way a Graph client
 // can understand, and the proxy keeps serving afterwards.
+import http from "node:http";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -178,18 +179,32 @@ describe("client faults", () => {
   });
 });
 
-describe("upstream timeout", () => {
+describe("a proxy with --upstream-timeout 1 and no --upstream-ca", () => {
   let slow: CliProxy;
+  let plain: http.Server;
 
   beforeAll(async () => {
+    // A plain-http "Graph" (no TLS to verify) for the hang and the follow-ups.
+    plain = http.createServer(graphHandler({ requests: [], streams: [] }));
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    const plainPort = (plain.address() as net.AddressInfo).port;
     slow = await startCliProxy({
       home: join(dir, "home"),
       db: join(dir, "timeout.sqlite"),
-      args: ["--upstream", `graph.microsoft.com=${upstream.url}`, "--upstream-ca", join(dir, "upstream-ca.pem"), "--upstream-timeout", "1"],
+      args: [
+        "--intercept", "graph.microsoft.com",
+        "--intercept", "untrusted.graph.microsoft.com",
+        "--upstream", `graph.microsoft.com=http://127.0.0.1:${plainPort}`,
+        // The test upstream, whose CA this proxy is not given: verification is on by default.
+        "--upstream", `untrusted.graph.microsoft.com=${upstream.url}`,
+        "--upstream-timeout", "1",
+      ],
     });
   });
   afterAll(async () => {
     await slow?.stop();
+    plain?.closeAllConnections();
+    await new Promise((r) => plain?.close(r));
   });
 
   it("an upstream that never answers: 504 after --upstream-timeout, recorded as ETIMEDOUT", async () => {
@@ -205,6 +220,17 @@ describe("upstream timeout", () => {
     expect(elapsed).toBeLessThan(10_000);
     const row = await exchangeRow(slow.db, "via=hang");
     expect(row.error_code).toBe("ETIMEDOUT");
+    await expectServing(slow);
+  });
+
+  it("without --upstream-ca, the test upstream's certificate is not trusted: 502, error phase tls", async () => {
+    const agent = proxyAgent(slow.url, slow.caPem);
+    const reply = await viaProxy(agent, "https://untrusted.graph.microsoft.com/v1.0/me?via=no-upstream-ca");
+    await agent.close();
+    expect(reply.status).toBe(502);
+    expect(reply.headers["x-graphtap-error"]).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT/);
+    const row = await exchangeRow(slow.db, "via=no-upstream-ca");
+    expect(row.error_phase).toBe("tls");
     await expectServing(slow);
   });
 });
