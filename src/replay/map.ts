@@ -77,7 +77,7 @@ export function parseMap(text: string, label: string): ReplayMap {
     const issue = parsed.error.issues[0]!;
     let message = issue.message;
     if (issue.code === "unrecognized_keys") message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (expected "replace" and "tokens")`;
-    else if (issue.code === "invalid_type") message = `must be ${issue.expected === "record" ? "an object" : `a ${issue.expected}`}`;
+    else if (issue.code === "invalid_type") message = `must be ${issue.expected === "record" || issue.expected === "object" ? "an object" : `a ${issue.expected}`}`;
     const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : "";
     throw new UserError(`${label}: ${formatPath(issue.path)}: ${message}${more}`);
   }
