@@ -1,0 +1,196 @@
+// `graphtap sessions` and `graphtap list`: filtered, slim rows of a capture. The SQL
+// filters (status, host, session, time, identity key) run in SQLite; template and
+// several-identity matches are checked here on the slim summaries.
+import { UserError } from "../errors.js";
+import { templateOf } from "../graph/templates.js";
+import type { CaptureReader, ExchangeFilter, ExchangeSummary, IdentityRow, SessionInfo } from "../recorder/index.js";
+
+export interface ListOptions {
+  /** "401", "4xx", or a comma list of both: "401,403,5xx". */
+  status?: string;
+  host?: string;
+  /** An identity key, a UPN (case-insensitive) or a token hash. */
+  identity?: string;
+  /** Exact template, or a case-insensitive substring of it. */
+  template?: string;
+  /** ISO time (or anything Date.parse reads), inclusive. */
+  since?: string;
+  /** ISO time, exclusive. */
+  until?: string;
+  /** A session id or a unique prefix of one. */
+  session?: string;
+  method?: string;
+  /** 0 or undefined: no limit. */
+  limit?: number;
+}
+
+export interface ListRow {
+  id: string;
+  sessionId: string;
+  time: string;
+  startedAt: number;
+  identityKey: string | undefined;
+  upn: string | undefined;
+  method: string;
+  status: number | undefined;
+  template: string;
+  url: string;
+  durationMs: number;
+  errorCode: string | undefined;
+  /** The transport error when no response came (ECONNRESET…). */
+  failure: string | undefined;
+  requestId: string | undefined;
+  parentId: string | undefined;
+}
+
+interface StatusMatch {
+  codes: Set<number>;
+  classes: Set<number>;
+}
+
+export function parseStatus(spec: string): StatusMatch {
+  const out: StatusMatch = { codes: new Set(), classes: new Set() };
+  for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const cls = /^([1-5])xx$/i.exec(part);
+    if (cls) out.classes.add(Number(cls[1]));
+    else if (/^[1-5]\d\d$/.test(part)) out.codes.add(Number(part));
+    else throw new UserError(`bad --status "${part}": use a code (401) or a class (4xx), comma-separated`);
+  }
+  if (out.codes.size + out.classes.size === 0) throw new UserError("bad --status: empty");
+  return out;
+}
+
+export function parseTime(flag: string, value: string): number {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UserError(`bad --${flag} "${value}": use an ISO time such as 2026-02-10T09:00:00Z`);
+  return ms;
+}
+
+/** A session id from an exact id or a unique prefix. */
+export function resolveSession(sessions: SessionInfo[], spec: string): SessionInfo {
+  const want = spec.toUpperCase();
+  const exact = sessions.find((s) => s.id === want);
+  if (exact) return exact;
+  const hits = sessions.filter((s) => s.id.startsWith(want));
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length === 0) throw new UserError(`no session ${spec} in this capture (graphtap sessions lists them)`);
+  throw new UserError(`session prefix ${spec} is ambiguous (${hits.length} sessions); give more characters`);
+}
+
+/** The token hashes that belong to an identity given as key, UPN or token hash. */
+export function resolveIdentity(identities: IdentityRow[], spec: string): Set<string> {
+  const lower = spec.toLowerCase();
+  const hashes = new Set<string>();
+  for (const i of identities) {
+    if (i.identityKey === spec || i.tokenHash === spec || i.upn?.toLowerCase() === lower) hashes.add(i.tokenHash);
+  }
+  return hashes;
+}
+
+export interface Listing {
+  rows: ListRow[];
+  /** True when --limit stopped the scan before the end. */
+  limited: boolean;
+}
+
+export function listExchanges(reader: CaptureReader, opts: ListOptions): Listing {
+  const filter: ExchangeFilter = {};
+  if (opts.host) filter.host = opts.host;
+  if (opts.method) filter.method = opts.method;
+  if (opts.since) filter.from = parseTime("since", opts.since);
+  if (opts.until) filter.to = parseTime("until", opts.until);
+  if (opts.session) filter.sessionId = resolveSession(reader.sessions(), opts.session).id;
+
+  const identities = reader.identities();
+  const upnByHash = new Map(identities.map((i) => [i.tokenHash, i.upn]));
+  let hashes: Set<string> | undefined;
+  if (opts.identity !== undefined) {
+    hashes = resolveIdentity(identities, opts.identity);
+    // A key goes to SQLite; a UPN or token hash is matched on the token hashes.
+    if (opts.identity === "anonymous" || identities.some((i) => i.identityKey === opts.identity)) {
+      filter.identityKey = opts.identity;
+    } else if (hashes.size === 0) {
+      return { rows: [], limited: false };
+    }
+  }
+  let status: StatusMatch | undefined;
+  if (opts.status) {
+    status = parseStatus(opts.status);
+    // One code or one class can go to SQLite; a mix is checked row by row.
+    if (status.codes.size === 1 && status.classes.size === 0) filter.status = [...status.codes][0]!;
+    else if (status.classes.size === 1 && status.codes.size === 0) {
+      const cls = [...status.classes][0]!;
+      if (cls >= 2) filter.statusClass = cls as 2 | 3 | 4 | 5;
+    } else if (status.classes.size === 0) filter.status = [...status.codes];
+  }
+  const template = opts.template?.trim();
+  const templateLower = template?.toLowerCase();
+  const needsScan = hashes !== undefined && filter.identityKey === undefined;
+  const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+  // SQLite can apply the limit only when every remaining check is already in SQL.
+  if (limit !== undefined && !needsScan && !template && !mixedStatus(status)) filter.limit = limit + 1;
+
+  const rows: ListRow[] = [];
+  let limited = false;
+  for (const s of reader.summaries(filter)) {
+    if (hashes && filter.identityKey === undefined && !(s.tokenHash && hashes.has(s.tokenHash))) continue;
+    if (status && mixedStatus(status) && !statusMatches(status, s.status)) continue;
+    const tpl = templateOf(s.method, s.url);
+    if (template && tpl !== template && !tpl.toLowerCase().includes(templateLower!)) continue;
+    if (limit !== undefined && rows.length >= limit) {
+      limited = true;
+      break;
+    }
+    rows.push(toRow(s, tpl, s.tokenHash ? upnByHash.get(s.tokenHash) : undefined));
+  }
+  return { rows, limited };
+}
+
+function mixedStatus(s: StatusMatch | undefined): boolean {
+  if (!s) return false;
+  if (s.classes.size === 0) return false;
+  if (s.classes.size === 1 && s.codes.size === 0) return [...s.classes][0]! < 2;
+  return true;
+}
+
+function statusMatches(s: StatusMatch, status: number | undefined): boolean {
+  if (status === undefined) return false;
+  return s.codes.has(status) || s.classes.has(Math.floor(status / 100));
+}
+
+function toRow(s: ExchangeSummary, template: string, upn: string | undefined): ListRow {
+  return {
+    id: s.id,
+    sessionId: s.sessionId,
+    time: new Date(s.startedAt).toISOString(),
+    startedAt: s.startedAt,
+    identityKey: s.identityKey,
+    upn,
+    method: s.method,
+    status: s.status,
+    template,
+    url: s.url,
+    durationMs: s.durationMs,
+    errorCode: s.errorCode,
+    failure: s.upstreamErrorCode,
+    requestId: s.requestId,
+    parentId: s.parentId,
+  };
+}
+
+/**
+ * The shortest prefix length (at least `min`) that tells every listed id apart. Ids made
+ * in one millisecond differ only at the end, so this can reach the full 26 characters.
+ */
+export function uniquePrefixLength(ids: readonly string[], min = 12): number {
+  const sorted = [...ids].sort();
+  let len = min;
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]!;
+    const b = sorted[i]!;
+    let common = 0;
+    while (common < a.length && a[common] === b[common]) common++;
+    len = Math.max(len, common + 1);
+  }
+  return Math.min(len, 26);
+}
