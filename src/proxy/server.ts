@@ -32,6 +32,12 @@ export interface ProxyOptions {
   /** No upstream response within this many ms → 504. */
   upstreamTimeoutMs?: number;
   sessionId?: string;
+  /**
+   * Answers intercepted requests itself instead of forwarding them (server replay). Also
+   * gets origin-form requests to the proxy port (`GET /v1.0/me`), target host "", so an
+   * app that takes a base URL can use the same port.
+   */
+  responder?: (req: http.IncomingMessage, res: http.ServerResponse, target: FlowTarget) => void;
 }
 
 export interface ProxyEvents {
@@ -264,6 +270,10 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
   private onProxyRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const raw = req.url ?? "/";
     if (raw.startsWith("/")) {
+      if (this.options.responder && !SELF_PATHS.has(raw)) {
+        this.options.responder(req, res, { scheme: "http", host: "", port: 0, clientAddress: req.socket.remoteAddress });
+        return;
+      }
       this.serveSelf(req, res);
       return;
     }
@@ -282,6 +292,10 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     const port = Number(url.port || 80);
     req.url = url.pathname + url.search;
     const target: FlowTarget = { scheme: "http", host, port, clientAddress: req.socket.remoteAddress };
+    if (this.options.responder && this.intercept.matches(host)) {
+      this.options.responder(req, res, target);
+      return;
+    }
     this.forward(req, res, target, this.intercept.matches(host));
   }
 
@@ -300,6 +314,10 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
         sendPlain(res, 400, "graphtap: cannot parse request target\n");
         return;
       }
+    }
+    if (this.options.responder) {
+      this.options.responder(req, res, target);
+      return;
     }
     this.forward(req, res, target, true);
   }
@@ -365,6 +383,9 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     sendPlain(res, 400, "graphtap is a proxy: send absolute-URI requests or CONNECT host:port\n");
   }
 }
+
+/** What the proxy port answers itself (serveSelf). */
+const SELF_PATHS = new Set(["/", "/ca.pem", "/cert/pem"]);
 
 function isSecured(socket: net.Socket): boolean {
   const s = socket as tls.TLSSocket & { _secureEstablished?: boolean };

@@ -1,0 +1,243 @@
+// graphtap serve: server replay. The proxy's CONNECT/TLS machinery terminates the app's
+// HTTPS with the graphtap CA, and a responder answers from the capture instead of
+// forwarding: the same request gets the recorded responses in recorded order (401 then
+// 200 plays back as it happened; after the last, the last again). Unmatched requests get
+// a Graph-shaped 404 naming graphtap, or with `passthrough` go to the real host.
+import { EventEmitter } from "node:events";
+import type http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
+import { randomUUID } from "node:crypto";
+import { headerListFromRaw } from "../exchange/redact.js";
+import type { Exchange } from "../exchange/types.js";
+import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
+import type { FlowTarget } from "../proxy/flow.js";
+import { GraphtapProxy } from "../proxy/server.js";
+import type { CaptureReader, ExchangeFilter } from "../recorder/index.js";
+import type { Authority } from "../tls/authority.js";
+import { baseKey, bodyKey, type MatchOptions } from "./match.js";
+
+/** Not end-to-end, or wrong for a body that is sent decoded from the capture. */
+const HOP_BY_HOP = new Set([
+  "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+  "transfer-encoding", "upgrade", "content-length", "content-encoding",
+]);
+
+export interface ServeOptions {
+  reader: CaptureReader;
+  authority: Authority;
+  match: MatchOptions;
+  host?: string;
+  port?: number;
+  /** Hosts whose CONNECTs are answered (default: the hosts in the capture plus the Graph hosts). */
+  intercept?: readonly string[];
+  passthrough?: boolean;
+  /** Extra CA certificates (PEM) for passthrough upstream TLS. */
+  upstreamCa?: string[];
+  filter?: ExchangeFilter;
+}
+
+export interface Answer {
+  method: string;
+  url: string;
+  status: number;
+  /** replayed: from the capture; unmatched: graphtap's 404; passthrough: the real host's answer. */
+  how: "replayed" | "unmatched" | "passthrough" | "failed";
+  exchangeId?: string;
+  /** 1-based position among the recorded responses for this request, and how many there are. */
+  nth?: number;
+  of?: number;
+}
+
+interface Group {
+  ids: string[];
+  next: number;
+}
+
+export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [string] }> {
+  readonly proxy: GraphtapProxy;
+  /** Recorded responses by request key, in recorded order. */
+  private readonly groups = new Map<string, Group>();
+  /** The capture's most frequent host: what base-URL requests stand for. */
+  private readonly defaultHost: string;
+  readonly recorded: number;
+  private readonly agent: https.Agent;
+
+  constructor(private readonly opts: ServeOptions) {
+    super();
+    const hosts = new Map<string, number>();
+    let recorded = 0;
+    for (const ex of opts.reader.exchanges(opts.filter)) {
+      if (ex.status === undefined || ex.parentId) continue;
+      const host = hostOf(ex.url);
+      if (host) hosts.set(host, (hosts.get(host) ?? 0) + 1);
+      // A truncated recorded body cannot be compared: it matches any body.
+      const body = ex.requestBody && !ex.requestBody.truncated ? ex.requestBody.bytes : undefined;
+      const key = keyOf(baseKey(ex.method, ex.url, ex.requestHeaders, opts.match), ex.requestBody?.truncated ? "*" : bodyKey(body, opts.match));
+      let g = this.groups.get(key);
+      if (!g) this.groups.set(key, (g = { ids: [], next: 0 }));
+      g.ids.push(ex.id);
+      recorded++;
+    }
+    this.recorded = recorded;
+    this.defaultHost = [...hosts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "graph.microsoft.com";
+    // An extra CA must not replace the system roots (passthrough goes to real Graph too).
+    const ca = opts.upstreamCa?.length ? [...tls.rootCertificates, ...opts.upstreamCa] : undefined;
+    this.agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+    this.proxy = new GraphtapProxy({
+      authority: opts.authority,
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port ?? 8080,
+      intercept: opts.intercept ?? [...new Set([...DEFAULT_GRAPH_HOSTS, ...hosts.keys()])],
+      responder: (req, res, target) => void this.respond(req, res, target),
+    });
+    this.proxy.on("warning", (m) => this.emit("warning", m));
+  }
+
+  /** The host a base-URL request (`GET /v1.0/me` to the serve port) stands for. */
+  get baseHost(): string {
+    return this.defaultHost;
+  }
+
+  async listen(): Promise<{ host: string; port: number; url: string }> {
+    const addr = await this.proxy.listen();
+    return { ...addr, url: this.proxy.url };
+  }
+
+  async close(): Promise<void> {
+    await this.proxy.close();
+    this.agent.destroy();
+  }
+
+  private async respond(req: http.IncomingMessage, res: http.ServerResponse, target: FlowTarget): Promise<void> {
+    const method = (req.method ?? "GET").toUpperCase();
+    const direct = target.host === "";
+    const url = direct
+      ? `https://${this.defaultHost}${req.url ?? "/"}`
+      : `${target.scheme}://${target.host}${defaultPort(target) ? "" : `:${target.port}`}${req.url ?? "/"}`;
+    let body: Buffer;
+    try {
+      body = await readBody(req);
+    } catch {
+      return; // the client went away
+    }
+    const headers = headerListFromRaw(req.rawHeaders);
+    const base = baseKey(method, url, headers, this.opts.match);
+    const group = this.groups.get(keyOf(base, bodyKey(body, this.opts.match))) ?? this.groups.get(keyOf(base, "*"));
+    const ex = group ? this.take(group) : undefined;
+    if (group && ex) {
+      this.send(res, method, ex);
+      this.emit("answer", {
+        method, url, status: ex.status ?? 0, how: "replayed", exchangeId: ex.id,
+        nth: Math.min(group.next, group.ids.length), of: group.ids.length,
+      });
+      return;
+    }
+    if (this.opts.passthrough) {
+      await this.passthrough(req, res, method, url, headers, body);
+      return;
+    }
+    const payload = JSON.stringify({
+      error: {
+        code: "graphtapNoRecordedResponse",
+        message: `graphtap serve has no recorded response for ${method} ${url}`,
+        innerError: { date: new Date().toISOString().replace(/\.\d+Z$/, ""), "request-id": randomUUID() },
+      },
+    });
+    res.writeHead(404, {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": Buffer.byteLength(payload),
+      "x-graphtap": "no-recorded-response",
+    });
+    res.end(method === "HEAD" ? undefined : payload);
+    this.emit("answer", { method, url, status: 404, how: "unmatched" });
+  }
+
+  /** The next recorded response of the group; after the last one, the last one again. */
+  private take(group: Group): Exchange | undefined {
+    const i = Math.min(group.next, group.ids.length - 1);
+    group.next = Math.min(group.next + 1, group.ids.length);
+    const id = group.ids[i];
+    return id === undefined ? undefined : this.opts.reader.exchange(id);
+  }
+
+  private send(res: http.ServerResponse, method: string, ex: Exchange): void {
+    const bytes = ex.responseBody?.bytes ?? Buffer.alloc(0);
+    const raw: string[] = [];
+    for (const [k, v] of ex.responseHeaders) if (!HOP_BY_HOP.has(k)) raw.push(k, v);
+    raw.push("content-length", String(bytes.length), "x-graphtap-exchange", ex.id);
+    res.writeHead(ex.status ?? 502, ex.statusText || undefined, raw);
+    res.end(method === "HEAD" ? undefined : bytes);
+  }
+
+  private passthrough(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    url: string,
+    headers: Array<[string, string]>,
+    body: Buffer,
+  ): Promise<void> {
+    return new Promise((resolve) => {
+      const u = new URL(url.replace(/^http:/, "https:"));
+      const out: string[] = [];
+      for (const [k, v] of headers) if (!HOP_BY_HOP.has(k) && k !== "host") out.push(k, v);
+      out.push("host", u.host);
+      if (body.length) out.push("content-length", String(body.length));
+      const upstream = https.request(
+        { method, hostname: u.hostname, port: u.port || 443, path: `${u.pathname}${u.search}`, headers: out, agent: this.agent },
+        (up) => {
+          const raw: string[] = [];
+          for (let i = 0; i + 1 < up.rawHeaders.length; i += 2) {
+            const k = up.rawHeaders[i]!;
+            const lk = k.toLowerCase();
+            // The bytes are piped as they came, so their length and encoding still hold.
+            if (!HOP_BY_HOP.has(lk) || lk === "content-length" || lk === "content-encoding") raw.push(k, up.rawHeaders[i + 1]!);
+          }
+          res.writeHead(up.statusCode ?? 502, up.statusMessage, raw);
+          up.pipe(res);
+          up.once("end", () => {
+            this.emit("answer", { method, url, status: up.statusCode ?? 502, how: "passthrough" });
+            resolve();
+          });
+          up.once("error", () => resolve());
+        },
+      );
+      upstream.once("error", (err) => {
+        const payload = JSON.stringify({
+          error: { code: "graphtapPassthroughFailed", message: `graphtap serve could not reach ${u.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}` },
+        });
+        if (!res.headersSent) res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+        res.end(payload);
+        this.emit("answer", { method, url, status: 502, how: "failed" });
+        resolve();
+      });
+      req.once("close", () => {
+        if (!res.writableEnded) upstream.destroy();
+      });
+      upstream.end(body.length ? body : undefined);
+    });
+  }
+}
+
+function keyOf(base: string, body: string): string {
+  return `${base}\n#${body}`;
+}
+
+function hostOf(url: string): string | undefined {
+  return /^https?:\/\/([^/:?#]+)/i.exec(url)?.[1]?.toLowerCase();
+}
+
+function defaultPort(t: FlowTarget): boolean {
+  return (t.scheme === "https" && t.port === 443) || (t.scheme === "http" && t.port === 80);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.once("end", () => resolve(Buffer.concat(chunks)));
+    req.once("error", reject);
+    req.once("aborted", () => reject(new Error("aborted")));
+  });
+}
