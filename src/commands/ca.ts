@@ -1,7 +1,9 @@
 // graphtap ca: create (or renew) the CA and say how to trust it.
 import type { Argv, CommandModule } from "yargs";
 import { z } from "zod";
+import { UserError } from "../errors.js";
 import { ensureCa, resolveHome } from "../tls/home.js";
+import { trustSystem, untrustSystem } from "../tls/system-trust.js";
 import { parseArgs } from "./args.js";
 
 const Args = z.object({
@@ -9,6 +11,8 @@ const Args = z.object({
   pem: z.boolean().default(false),
   permit: z.array(z.string().min(1)).default([]),
   renew: z.boolean().default(false),
+  trust: z.boolean().default(false),
+  untrust: z.boolean().default(false),
 });
 
 export function trustInstructions(certPath: string): string {
@@ -40,13 +44,32 @@ const command: CommandModule = {
         array: true,
         describe: "extra host the CA may vouch for, e.g. '*.sharepoint.com' or localhost (at creation)",
       })
-      .option("renew", { type: "boolean", describe: "replace the CA with a new one (clients must trust it again)" }),
+      .option("renew", { type: "boolean", describe: "replace the CA with a new one (clients must trust it again)" })
+      .option("trust", { type: "boolean", describe: "add the CA to the Debian/Ubuntu system store (root)" })
+      .option("untrust", { type: "boolean", describe: "remove the CA from the Debian/Ubuntu system store (root)" }),
   handler: (argv) => {
     const args = parseArgs(Args, argv);
+    if (args.trust && args.untrust) throw new UserError("--trust and --untrust cannot be used together");
     const home = resolveHome(args.home);
+    if (args.untrust) {
+      const r = untrustSystem();
+      process.stdout.write(
+        `${r.changed ? `removed ${r.file}` : `${r.file} was not there`}; ran update-ca-certificates --fresh: ${r.toolOutput}\n`,
+      );
+      return;
+    }
     const ca = ensureCa(home, { permit: args.permit, renew: args.renew });
     if (args.pem) {
       process.stdout.write(ca.authority.certPem);
+      return;
+    }
+    if (args.trust) {
+      const r = trustSystem(ca.certPath);
+      process.stdout.write(
+        `${ca.certPath}\n${r.changed ? `copied it to ${r.file}` : `${r.file} already holds it`}; ran update-ca-certificates: ${r.toolOutput}\n` +
+          "Tools that read the system store (curl, wget, git, OpenSSL, .NET on Linux) now trust graphtap; " +
+          "Node still needs NODE_EXTRA_CA_CERTS, Python requests REQUESTS_CA_BUNDLE. Undo: sudo graphtap ca --untrust\n",
+      );
       return;
     }
     const lines = [ca.certPath];
