@@ -10,6 +10,12 @@ import proxy from "./commands/proxy.js";
 import replay from "./commands/replay.js";
 import sim from "./commands/sim.js";
 import demo from "./commands/demo.js";
+import sessions from "./commands/sessions.js";
+import list from "./commands/list.js";
+import show from "./commands/show.js";
+import exportCommand from "./commands/export.js";
+import importCommand from "./commands/import.js";
+import serve from "./commands/serve.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -30,6 +36,12 @@ async function main(): Promise<void> {
     .command(analyze)
     .command(sim)
     .command(demo)
+    .command(sessions)
+    .command(list)
+    .command(show)
+    .command(exportCommand)
+    .command(importCommand)
+    .command(serve)
     .demandCommand(1, "name a command (graphtap --help lists them)")
     .strict()
     .recommendCommands()
