@@ -248,9 +248,10 @@ export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** "5.2 h", "12.5 min", "42 s". */
+/** "5.2 h", "12.5 min", "42 s", "8.5 s", "120 ms". */
 export function duration(seconds: number): string {
   const s = Math.abs(seconds);
+  if (s > 0 && s < 1) return `${Math.round(seconds * 1000)} ms`;
   if (s < 90) return `${round(seconds, s < 10 ? 1 : 0)} s`;
   if (s < 90 * 60) return `${round(seconds / 60, 1)} min`;
   if (s < 48 * 3600) return `${round(seconds / 3600, 1)} h`;
