@@ -4,7 +4,7 @@
 // before a single request leaves (tokens, safety, unmapped ids), the second sends.
 import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { rootCertificates } from "node:tls";
+import { createSecureContext, rootCertificates } from "node:tls";
 import { Agent, type Dispatcher } from "undici";
 import { UserError } from "../errors.js";
 import { parseUpstreams } from "../proxy/hosts.js";
@@ -148,7 +148,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     base.capture = out;
     base.session = session;
     const dispatcher: Dispatcher = new Agent({
-      connect: ca.length ? { ca: [...rootCertificates, ...ca] } : {},
+      // One secure context: a `ca` list would be parsed again (every root) per connection.
+      connect: ca.length ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...ca] }) } : {},
       keepAliveTimeout: 10_000,
       connections: 16,
     });

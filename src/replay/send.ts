@@ -111,7 +111,7 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
       dispatcher: opts.dispatcher,
       method: step.method as Dispatcher.HttpMethod,
       headers: flat,
-      body: step.body ?? null,
+      ...(step.body ? { body: step.body } : {}),
       signal: opts.signal,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
