@@ -49,6 +49,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const authority = createAuthority({ commonName: "graphtap demo CA", permitted: [...DEFAULT_GRAPH_HOSTS] });
   const sim = await startSim({ scenario: prodScenario({ warmForMs: opts.warmForMs }), port: 0 });
   let running: Awaited<ReturnType<typeof startRecordingProxy>> | undefined;
+  let proxyPort = 0;
   try {
     const simCa = join(scratch, "sim-ca.pem");
     writeFileSync(simCa, sim.caPem);
@@ -63,6 +64,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       ...(opts.live ? { console: { out: opts.out, color: opts.color } } : {}),
       onWarning: (m) => say(c.yellow(`warning: ${m}`)),
     });
+    proxyPort = running.port;
     const guest = sim.principal("alice");
     say(c.bold("graphtap demo: a guest user, a shared file, and a 401 that a 403 \"fixes\""));
     say(`  simulated tenant ${sim.scenario.tenant.domain} on ${sim.url} (guest access lasts ${opts.warmForMs / 1000}s after the catalyst)`);
@@ -97,7 +99,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   say(`  HTML report: ${report}`);
   say(`  explore:     graphtap list ${capture} --status 4xx`);
   say(`               graphtap analyze ${capture} --json`);
-  return { capture, report, analysis, proxyPort: 0, simPort: sim.port };
+  return { capture, report, analysis, proxyPort, simPort: sim.port };
 }
 
 function statusColor(c: ReturnType<typeof pc.createColors>, status: number): string {
