@@ -81,6 +81,7 @@ export function toHarEntry(ex: Exchange): HarEntry {
   if (ex.sourceId) fields.sourceId = ex.sourceId;
   if (ex.ttfbMs !== undefined) fields.ttfbMs = ex.ttfbMs;
   if (ex.status !== undefined) fields.status = ex.status;
+  if (ex.statusText !== undefined) fields.statusText = ex.statusText;
   if (ex.token) {
     fields.tokenHash = ex.token.hash;
     fields.claims = ex.token.claims;

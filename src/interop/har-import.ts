@@ -65,8 +65,10 @@ export function applyGraphtapFields(ex: Exchange, fields: GraphtapEntryFields, r
     delete out.status;
     delete out.statusText;
     if (fields.error) out.error = fields.error;
-  } else if (fields.error) {
-    out.error = fields.error;
+  } else {
+    if (fields.statusText !== undefined) out.statusText = fields.statusText;
+    else delete out.statusText;
+    if (fields.error) out.error = fields.error;
   }
   const post = raw.request?.postData;
   if (post?._encoding === "base64" && typeof post.text === "string" && out.requestBody) {

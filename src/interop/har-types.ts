@@ -29,6 +29,8 @@ export interface GraphtapEntryFields {
   ttfbMs?: number;
   /** Absent when no response arrived (the HAR status is then 0). */
   status?: number;
+  /** The reason phrase as received; HAR's statusText is filled in when there was none. */
+  statusText?: string;
   tokenHash?: string;
   identityKey: string;
   /** The kept (non-secret) claims of the token. */
