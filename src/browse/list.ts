@@ -93,6 +93,20 @@ export interface Listing {
   limited: boolean;
 }
 
+/** Above this many exchanges, list prints whole ids rather than collect them all. */
+const PREFIX_SCAN_MAX = 200_000;
+
+/**
+ * An id prefix length that is unique in the whole capture, so a prefix printed by a
+ * filtered list still names one exchange for `graphtap show`.
+ */
+export function capturePrefixLength(reader: CaptureReader): number {
+  if (reader.count() > PREFIX_SCAN_MAX) return 26;
+  const ids: string[] = [];
+  for (const s of reader.summaries()) ids.push(s.id);
+  return uniquePrefixLength(ids);
+}
+
 export function listExchanges(reader: CaptureReader, opts: ListOptions): Listing {
   const filter: ExchangeFilter = {};
   if (opts.host) filter.host = opts.host;

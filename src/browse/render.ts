@@ -49,10 +49,13 @@ export function renderSessions(sessions: SessionInfo[], color: boolean): string 
   return `${lines.join("\n")}\n`;
 }
 
-export function renderList(rows: ListRow[], opts: { color: boolean; width?: number; limited?: boolean }): string {
+export function renderList(
+  rows: ListRow[],
+  opts: { color: boolean; width?: number; limited?: boolean; /** From capturePrefixLength. */ idLength?: number },
+): string {
   const c = pc.createColors(opts.color);
   if (rows.length === 0) return "no exchanges match\n";
-  const idLen = uniquePrefixLength(rows.map((r) => r.id));
+  const idLen = Math.max(opts.idLength ?? 0, uniquePrefixLength(rows.map((r) => r.id)));
   const who = Math.min(28, Math.max(9, ...rows.map((r) => (r.upn ?? r.identityKey ?? "").length)));
   const width = Math.max(40, (opts.width ?? 120) - idLen - who - 45);
   const lines = rows.map((r) => {

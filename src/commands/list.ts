@@ -1,7 +1,7 @@
 // graphtap list FILE: one line per exchange, filtered.
 import type { Argv, CommandModule } from "yargs";
 import { z } from "zod";
-import { listExchanges } from "../browse/list.js";
+import { capturePrefixLength, listExchanges } from "../browse/list.js";
 import { renderList, useColor } from "../browse/render.js";
 import { CaptureReader } from "../recorder/index.js";
 import { parseArgs } from "./args.js";
@@ -49,6 +49,7 @@ const command: CommandModule = {
               color: useColor(process.stdout),
               width: process.stdout.columns || 120,
               limited: listing.limited,
+              idLength: capturePrefixLength(reader),
             }),
       );
     } finally {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listExchanges, uniquePrefixLength } from "../../src/browse/list.js";
+import { capturePrefixLength, listExchanges, uniquePrefixLength } from "../../src/browse/list.js";
 import { renderList, renderSessions, renderShow } from "../../src/browse/render.js";
 import { findExchange, viewExchange } from "../../src/browse/show.js";
 import { UserError } from "../../src/errors.js";
@@ -88,6 +88,13 @@ describe("list text", () => {
     expect(first).not.toContain("\u001b["); // no colour when not asked
     // Every printed id prefix finds exactly its exchange.
     for (const [i, line] of lines.entries()) expect(findExchange(reader, line.split(" ")[0]!).id).toBe(rows[i]!.id);
+  });
+
+  it("a filtered list prints prefixes that are unique in the whole capture", () => {
+    const { rows } = listExchanges(reader, { status: "403" });
+    const idLength = capturePrefixLength(reader);
+    const prefix = renderList(rows, { color: false, idLength }).split(" ")[0]!;
+    expect(findExchange(reader, prefix).id).toBe(fx.exchanges[2]!.id);
   });
 
   it("colour only when asked", () => {
