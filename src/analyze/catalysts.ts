@@ -8,8 +8,13 @@ export interface CatalystRank {
   flips: number;
   /** flips / catalyst flips. */
   support: number;
-  /** Stayed-failed windows (refusal → refusal, no success) that held it: negative evidence. */
+  /**
+   * Stayed-failed windows (refusal → refusal, no success) that held it, counted for the
+   * kinds of resource (templates) that flipped after a catalyst: negative evidence.
+   */
   failWindows: number;
+  /** Stayed-failed windows that held it, for any refused resource. */
+  failWindowsAll: number;
   /** (flips + 1) / (flips + failWindows + 2): how often its presence came with a recovery. */
   precision: number;
   score: number;
@@ -27,13 +32,25 @@ export interface CatalystRank {
 // template present before every recovery; precision punishes one that is just as present
 // when nothing recovers (GET /me, polled everywhere). The prior keeps one lucky
 // co-occurrence (f=1, n=0 → 0.67) below a pattern seen three times (f=3, n=0 → 0.8).
+// Only stayed-failed windows of the resource kinds that did flip count against a
+// template: a call made while some unrelated resource stays forbidden for hours says
+// nothing about whether it warms up a sharing link.
 // Ties go to fewer failWindows, then more flips, then the call closer to the success.
 const PRIOR_HIT = 1;
 const PRIOR_MISS = 1;
 
-export function rankCatalysts(flips: FoundFlip[], failWindowTemplates: ReadonlyMap<string, number>): CatalystRank[] {
+export function rankCatalysts(
+  flips: FoundFlip[],
+  failWindowTemplates: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): CatalystRank[] {
   const catalystFlips = flips.filter((f) => f.explanation === "catalyst");
   const n = catalystFlips.length;
+  const flipped = new Set(catalystFlips.map((f) => f.template));
+  const failCount = (template: string, kinds: Iterable<string>): number => {
+    let sum = 0;
+    for (const k of kinds) sum += failWindowTemplates.get(k)?.get(template) ?? 0;
+    return sum;
+  };
   const byTemplate = new Map<string, { flips: number; statuses: Set<number>; leads: number[] }>();
   for (const f of catalystFlips) {
     for (const t of f.templates) {
@@ -46,7 +63,7 @@ export function rankCatalysts(flips: FoundFlip[], failWindowTemplates: ReadonlyM
   }
   const ranks: CatalystRank[] = [];
   for (const [template, e] of byTemplate) {
-    const failWindows = failWindowTemplates.get(template) ?? 0;
+    const failWindows = failCount(template, flipped);
     const precision = (e.flips + PRIOR_HIT) / (e.flips + failWindows + PRIOR_HIT + PRIOR_MISS);
     const support = n === 0 ? 0 : e.flips / n;
     ranks.push({
@@ -54,6 +71,7 @@ export function rankCatalysts(flips: FoundFlip[], failWindowTemplates: ReadonlyM
       flips: e.flips,
       support,
       failWindows,
+      failWindowsAll: failCount(template, failWindowTemplates.keys()),
       precision,
       score: support * precision,
       attributed: 0,

@@ -77,8 +77,11 @@ export interface FlipScan {
   flips: FoundFlip[];
   /** Stayed-failed windows that held at least one call. */
   failWindows: number;
-  /** Per template: in how many stayed-failed windows it appeared. */
-  failWindowTemplates: Map<string, number>;
+  /**
+   * Per template of the refused resource, per template called in the window: in how
+   * many stayed-failed windows of that resource kind it appeared.
+   */
+  failWindowTemplates: Map<string, Map<string, number>>;
   refusals: number;
   /** Identity+resource pairs that were refused and never succeeded afterwards. */
   neverRecovered: number;
@@ -111,7 +114,7 @@ const TEMPLATE_CACHE_MAX = 100_000;
 export class FlipFinder {
   private readonly states = new Map<string, IdentityState>();
   private readonly flips: FoundFlip[] = [];
-  private readonly failTemplates = new Map<string, number>();
+  private readonly failTemplates = new Map<string, Map<string, number>>();
   private failWindows = 0;
   private refusals = 0;
   private count = 0;
@@ -179,7 +182,10 @@ export class FlipFinder {
         for (let i = Math.max(p.lastIdx + 1, st.base); i < idx; i++) seen.add(st.log[i - st.base]!.template);
         if (seen.size > 0) {
           this.failWindows++;
-          for (const t of seen) this.failTemplates.set(t, (this.failTemplates.get(t) ?? 0) + 1);
+          const kind = this.template(call);
+          let counts = this.failTemplates.get(kind);
+          if (!counts) this.failTemplates.set(kind, (counts = new Map()));
+          for (const t of seen) counts.set(t, (counts.get(t) ?? 0) + 1);
         }
         p.last = call;
         p.lastIdx = idx;

@@ -170,14 +170,16 @@ describe("catalyst ranking", () => {
       ]),
     ].sort((a, b) => a.startedAt - b.startedAt);
     const scan = findFlips(calls);
-    // Bob's two windows, and two of Alice's: her group-drive calls stay refused, with /me between them.
-    expect(scan.failWindowTemplates.get("GET /v1.0/me")).toBe(4);
+    // Bob's two share windows; Alice's group-drive calls also stay refused with /me between
+    // them, but the group drive never flips, so those windows do not count against /me.
+    expect(scan.failWindowTemplates.get("GET /v1.0/shares/{shareId}/driveItem")?.get("GET /v1.0/me")).toBe(2);
+    expect(scan.failWindowTemplates.get("GET /v1.0/groups/{id}/drive")?.get("GET /v1.0/me")).toBe(2);
     const ranks = rankCatalysts(scan.flips, scan.failWindowTemplates);
     expect(ranks.map((r) => r.template)).toEqual(["GET /v1.0/groups/{id}/drive", "GET /v1.0/me"]);
     expect(ranks[0]).toMatchObject({ flips: 3, support: 1, failWindows: 0, statuses: [403] });
     expect(ranks[0]!.score).toBeCloseTo(0.8);
-    expect(ranks[1]).toMatchObject({ flips: 3, support: 1, failWindows: 4 });
-    expect(ranks[1]!.score).toBeCloseTo(4 / 9);
+    expect(ranks[1]).toMatchObject({ flips: 3, support: 1, failWindows: 2, failWindowsAll: 4 });
+    expect(ranks[1]!.score).toBeCloseTo(4 / 7);
     const named = attributeCatalysts(scan.flips, ranks);
     expect([...named.values()]).toEqual(Array(3).fill("GET /v1.0/groups/{id}/drive"));
     expect(ranks[0]!.attributed).toBe(3);
