@@ -51,12 +51,12 @@ export function renderSessions(sessions: SessionInfo[], color: boolean): string 
 
 export function renderList(
   rows: ListRow[],
-  opts: { color: boolean; width?: number; limited?: boolean; /** From capturePrefixLength. */ idLength?: number },
+  opts: { color: boolean; width?: number; /** From capturePrefixLength. */ idLength?: number },
 ): string {
   const c = pc.createColors(opts.color);
   if (rows.length === 0) return "no exchanges match\n";
   const idLen = Math.max(opts.idLength ?? 0, uniquePrefixLength(rows.map((r) => r.id)));
-  const who = Math.min(28, Math.max(9, ...rows.map((r) => (r.upn ?? r.identityKey ?? "").length)));
+  const who = Math.min(32, Math.max(9, ...rows.map((r) => (r.upn ?? r.identityKey ?? "").length)));
   const width = Math.max(40, (opts.width ?? 120) - idLen - who - 45);
   const lines = rows.map((r) => {
     // A Graph call reads best as its template; anything else as host and path.
@@ -64,7 +64,8 @@ export function renderList(
     return [
       c.bold(r.id.slice(0, idLen)),
       c.dim(r.time.slice(11, 23)),
-      shorten(r.upn ?? r.identityKey ?? "-", who).padEnd(who),
+      // The start of a UPN names the person (a guest's ends in #EXT#@host-tenant).
+      clip(r.upn ?? r.identityKey ?? "-", who).padEnd(who),
       r.method.padEnd(6),
       status(c, r.status, r.failure),
       shorten(what, width),
@@ -74,8 +75,11 @@ export function renderList(
       .filter(Boolean)
       .join(" ");
   });
-  if (opts.limited) lines.push(c.dim(`… more match; raise --limit (0 for all)`));
   return `${lines.join("\n")}\n`;
+}
+
+function clip(s: string, width: number): string {
+  return s.length <= width ? s : `${s.slice(0, width - 1)}…`;
 }
 
 function headers(c: Colors, list: Array<[string, string]>): string[] {
@@ -112,7 +116,7 @@ export function renderShow(v: ExchangeView, color: boolean): string {
     ["error code", g.errorCode ? `${g.errorCode}${g.innerErrorCode ? ` (inner ${g.innerErrorCode})` : ""}` : undefined],
     ["error message", g.errorMessage],
     ["error date", g.errorDate],
-    ["diagnostic", g.diagnostic ? JSON.stringify(g.diagnostic) : undefined],
+    ["diagnostic", g.diagnostic ? diagnosticText(g.diagnostic as unknown as Record<string, unknown>) : undefined],
     ["auth error", g.authError],
     ["claims challenge", g.claimsChallenge],
   ];
@@ -137,6 +141,14 @@ export function renderShow(v: ExchangeView, color: boolean): string {
     out.push("", c.red(`No response: ${v.error?.code ?? "unknown"} during ${v.error?.phase ?? "?"}: ${v.error?.message ?? ""}`));
   }
   return `${out.join("\n")}\n`;
+}
+
+/** The parsed x-ms-ags-diagnostic fields (the raw header is in the response headers). */
+function diagnosticText(d: Record<string, unknown>): string {
+  return Object.entries(d)
+    .filter(([k, v]) => k !== "raw" && v !== undefined)
+    .map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(", ");
 }
 
 function formatClaim(name: string, value: unknown): string {

@@ -48,10 +48,11 @@ const command: CommandModule = {
           : renderList(listing.rows, {
               color: useColor(process.stdout),
               width: process.stdout.columns || 120,
-              limited: listing.limited,
               idLength: capturePrefixLength(reader),
             }),
       );
+      // On stderr, so the lines on stdout stay one per exchange for pipes.
+      if (listing.limited && !json) process.stderr.write(`graphtap: more exchanges match; raise --limit (0 for all)\n`);
     } finally {
       reader.close();
     }
