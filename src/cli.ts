@@ -26,6 +26,14 @@ function fail(err: unknown): never {
   process.exit(70);
 }
 
+// `graphtap … | head` closes the pipe early: that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName("graphtap")

@@ -5,6 +5,7 @@ import { UserError } from "../errors.js";
 import { LiveConsole } from "../console/live.js";
 import { GraphtapProxy } from "../proxy/server.js";
 import { parseUpstreams } from "../proxy/hosts.js";
+import { ThreadedCaptureWriter } from "../recorder/thread.js";
 import { CaptureWriter } from "../recorder/writer.js";
 import type { Authority } from "../tls/authority.js";
 
@@ -23,12 +24,19 @@ export interface RecordingProxyOptions {
   /** One-line warnings (default: stderr). */
   onWarning?: (message: string) => void;
   sessionKind?: "proxy" | "demo";
+  /** Record on a worker thread when the build has one (default true). */
+  recorderThread?: boolean;
   args?: unknown;
 }
 
+/** What the proxy's events are recorded by: in this thread, or on the recorder's own. */
+export type Recorder = Pick<CaptureWriter, "sessionId" | "written" | "dropped" | "attach"> & {
+  close(): void | Promise<void>;
+};
+
 export interface RecordingProxy {
   proxy: GraphtapProxy;
-  writer: CaptureWriter;
+  writer: Recorder;
   liveConsole: LiveConsole | undefined;
   url: string;
   host: string;
@@ -51,8 +59,14 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       throw new UserError(`--upstream-ca ${opts.upstreamCaFiles?.[i]} is not a PEM certificate`);
     }
   }
-  const writer = CaptureWriter.open(opts.db);
-  const sessionId = writer.startSession({ kind: opts.sessionKind ?? "proxy", args: opts.args });
+  const session = { kind: opts.sessionKind ?? "proxy", args: opts.args } as const;
+  // From the compiled build the recorder gets its own thread; the test suite, which runs
+  // the sources, records in-thread (the worker script exists only in dist/).
+  const writer: Recorder =
+    opts.recorderThread !== false && ThreadedCaptureWriter.available()
+      ? await ThreadedCaptureWriter.open(opts.db, session)
+      : CaptureWriter.open(opts.db);
+  const sessionId = writer instanceof CaptureWriter ? writer.startSession(session) : writer.sessionId!;
   const proxy = new GraphtapProxy({
     host: opts.host,
     port: opts.port,
@@ -73,7 +87,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   try {
     address = await proxy.listen();
   } catch (err) {
-    writer.close();
+    await writer.close();
     const e = err as NodeJS.ErrnoException;
     throw new UserError(
       e.code === "EADDRINUSE"
@@ -92,7 +106,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     stop: () =>
       (stopped ??= (async () => {
         await proxy.close();
-        writer.close();
+        await writer.close();
       })()),
   };
 }
