@@ -7,7 +7,7 @@ import type { Exchange } from "../exchange/types.js";
 import { graphFieldsOf } from "../graph/fields.js";
 import { identityOf, type Identity } from "../graph/identity.js";
 import { expandBatch, isBatchUrl, logicalExchanges } from "../graph/batch.js";
-import { readHarFile } from "../interop/har.js";
+import { readHarLossless } from "../interop/har-import.js";
 import { CaptureReader, type ExchangeSummary } from "../recorder/reader.js";
 
 /** One logical exchange, as slim as the analysis needs it. */
@@ -283,7 +283,7 @@ class HarSource implements InputSource {
     readonly file: string,
     private readonly index: number,
   ) {
-    const har = readHarFile(file);
+    const har = readHarLossless(file);
     // Exporters usually write entries in start order but do not promise it; a stable
     // sort keeps file order for equal times.
     const sorted = har.exchanges.map((e, i) => ({ e, i })).sort((a, b) => a.e.startedAt - b.e.startedAt || a.i - b.i);

@@ -7,7 +7,7 @@ import { UserError } from "../errors.js";
 import { newId } from "../exchange/id.js";
 import type { CapturedBody, Exchange, HeaderList } from "../exchange/types.js";
 import { CaptureReader, CaptureWriter } from "../recorder/index.js";
-import { readHarFile } from "./har.js";
+import { readHarFile, type HarFile } from "./har.js";
 import type { GraphtapEntryFields, HarBodyFacts } from "./har-types.js";
 
 export interface ImportResult {
@@ -96,12 +96,28 @@ function takenIds(db: string, ids: string[]): Set<string> {
   }
 }
 
-export function importHar(file: string, db: string, opts: { label?: string } = {}): ImportResult {
+/**
+ * Every entry of a HAR as an Exchange, with graphtap's own `_graphtap` fields applied
+ * where present, so a HAR graphtap wrote reads back as the capture it came from (token
+ * hash and claims, ids). What analyze reads; import adds fresh ids for foreign entries.
+ */
+export function readHarLossless(file: string): HarFile & { lossless: boolean[] } {
   const har = readHarFile(file);
   const extra = graphtapFields(file);
+  return {
+    ...har,
+    exchanges: har.exchanges.map((ex, i) => {
+      const g = extra[i];
+      return g ? applyGraphtapFields(ex, g.fields, g.raw) : ex;
+    }),
+    lossless: har.exchanges.map((_, i) => extra[i] !== undefined),
+  };
+}
+
+export function importHar(file: string, db: string, opts: { label?: string } = {}): ImportResult {
+  const har = readHarLossless(file);
   const exchanges = har.exchanges.map((ex, i) => {
-    const g = extra[i];
-    const out = g ? applyGraphtapFields(ex, g.fields, g.raw) : { ...ex, id: newId(ex.startedAt) };
+    const out = har.lossless[i] ? ex : { ...ex, id: newId(ex.startedAt) };
     out.httpVersion = out.httpVersion.replace(/^http\//i, "") || "1.1";
     return out;
   });
@@ -128,5 +144,5 @@ export function importHar(file: string, db: string, opts: { label?: string } = {
     writer.close();
   }
   if (writer.dropped > 0) throw new UserError(`${writer.dropped} of ${exchanges.length} exchanges could not be written to ${db}`);
-  return { sessionId, imported: exchanges.length, lossless: extra.filter(Boolean).length, renamed: rename.size };
+  return { sessionId, imported: exchanges.length, lossless: har.lossless.filter(Boolean).length, renamed: rename.size };
 }

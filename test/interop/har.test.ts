@@ -194,4 +194,13 @@ describe("capture → HAR → import → analyze", () => {
       doc.flips.map((f) => [f.identity.key, f.resource, f.failure.exchangeId, f.success.exchangeId, f.explanation, f.catalyst]);
     expect(shape(after)).toEqual(shape(before));
   });
+
+  it("analyzes graphtap's own HAR directly with the recorded identities (no import needed)", () => {
+    const before = analyzeFiles([fx.file]);
+    const direct = analyzeFiles([harFile]);
+    const shape = (doc: typeof before) =>
+      doc.flips.map((f) => [f.identity.key, f.identity.upn, f.identity.guest, f.resource, f.failure.exchangeId, f.catalyst]);
+    expect(direct.flips.length).toBeGreaterThan(0);
+    expect(shape(direct)).toEqual(shape(before));
+  });
 });
