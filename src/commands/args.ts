@@ -9,3 +9,16 @@ export function parseArgs<T extends z.ZodType>(schema: T, argv: unknown): z.infe
   const where = issue?.path.length ? `--${issue.path.join(".")}` : "arguments";
   throw new UserError(`bad ${where}: ${issue?.message ?? "invalid"}`);
 }
+
+/** Resolves on the first SIGINT or SIGTERM: long-running commands then stop cleanly. */
+export function untilStopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}

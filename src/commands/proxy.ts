@@ -4,7 +4,7 @@ import { z } from "zod";
 import { startRecordingProxy } from "../capture/recording-proxy.js";
 import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
 import { ensureCa, resolveHome } from "../tls/home.js";
-import { parseArgs } from "./args.js";
+import { parseArgs, untilStopSignal } from "./args.js";
 
 export const DEFAULT_CAPTURE = "recordings/graphtap.sqlite";
 
@@ -74,15 +74,7 @@ const command: CommandModule = {
         "",
       ].join("\n"),
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+    await untilStopSignal();
     await running.stop();
     const summary = running.liveConsole?.summary(args.db) ?? `graphtap: ${running.writer.written} exchanges recorded to ${args.db}`;
     process.stdout.write(`\n${summary}\n`);

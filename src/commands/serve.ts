@@ -11,7 +11,7 @@ import { CaptureReader } from "../recorder/index.js";
 import { matchOptions } from "../serve/match.js";
 import { ReplayServer } from "../serve/server.js";
 import { ensureCa, resolveHome } from "../tls/home.js";
-import { parseArgs } from "./args.js";
+import { parseArgs, untilStopSignal } from "./args.js";
 
 const Args = z.object({
   file: z.string().min(1),
@@ -103,15 +103,7 @@ const command: CommandModule = {
         "",
       ].join("\n"),
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+    await untilStopSignal();
     await server.close();
     reader.close();
   },

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { simBanner } from "../sim/banner.js";
 import { scenarioByName, startSim } from "../sim/index.js";
-import { parseArgs } from "./args.js";
+import { parseArgs, untilStopSignal } from "./args.js";
 
 const Args = z.object({
   port: z.number().int().min(0).max(65535),
@@ -56,15 +56,7 @@ const command: CommandModule = {
       throw new UserError(`cannot write the CA to ${caPath}: ${(err as Error).message}`);
     }
     process.stdout.write(simBanner(sim, caPath));
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+    await untilStopSignal();
     await sim.close();
     process.stdout.write(`sim stopped after ${sim.requests.length} requests\n`);
     process.exitCode = 0;

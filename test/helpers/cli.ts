@@ -62,6 +62,9 @@ export function run(
       clearTimeout(timer);
       resolveRun({ code, signal, stdout, stderr });
     });
+    // A command that exits without reading its input (openssl x509 -in FILE) closes
+    // the pipe: EPIPE on our side is expected then, not a failure.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }
