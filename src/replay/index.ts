@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { createSecureContext, rootCertificates } from "node:tls";
 import { Agent, type Dispatcher } from "undici";
 import { UserError } from "../errors.js";
+import type { Exchange } from "../exchange/types.js";
 import { parseUpstreams } from "../proxy/hosts.js";
 import { CaptureReader } from "../recorder/reader.js";
 import { CaptureWriter } from "../recorder/writer.js";
@@ -50,6 +51,12 @@ export interface ReplayOptions extends TokenFlags {
   args?: unknown;
   /** Steps queued ahead of the senders (default 512). */
   maxQueued?: number;
+  /**
+   * Bytes (roughly: bodies, headers, URLs) of checked steps kept from the first pass for
+   * the second, so a selection that fits is read and planned once and exactly what was
+   * checked is sent (default 64 MiB; 0: always read the capture again).
+   */
+  keepPlanBytes?: number;
 }
 
 export interface ReplayResult {
@@ -95,6 +102,10 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     const used = new Set<TokenSource>();
     const skipped: ReplayReport["skipped"] = [];
     const plan: Step[] = [];
+    // The checked steps, kept for pass 2 while they fit the budget (else read again).
+    let kept: Step[] | undefined = opts.dryRun ? undefined : [];
+    let keptBytes = 0;
+    const keepBudget = opts.keepPlanBytes ?? 64 * 1024 * 1024;
     let sendable = 0;
     let index = 0;
     for (const ex of selection.exchanges()) {
@@ -105,6 +116,11 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
         sendable++;
         if (p.step.token) used.add(p.step.token);
         if (opts.dryRun) plan.push(p.step);
+        if (kept) {
+          keptBytes += stepBytes(p.step);
+          if (keptBytes <= keepBudget) kept.push(p.step);
+          else kept = undefined;
+        }
       }
     }
     if (index === 0) throw new UserError(`nothing to replay: ${selection.description} of ${opts.file} selects no recorded exchange`);
@@ -159,7 +175,9 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     if (opts.signal?.aborted) controller.abort();
     const bar = opts.progress === false ? { tick: () => undefined, stop: () => undefined } : progressBar(sendable);
     try {
-      const results = await sendAll(selection.exchanges(), ctx, {
+      const steps = kept ? drain(kept) : planned(selection.exchanges(), ctx);
+      kept = undefined;
+      const results = await sendAll(steps, {
         pace: opts.pace ?? { kind: "fast" },
         maxFailures: opts.maxFailures ?? 5,
         maxQueued: opts.maxQueued ?? 512,
@@ -210,7 +228,7 @@ interface SendAllOptions {
  * One lane per identity: a lane's steps go one after another in recorded order, lanes
  * run side by side. The selection is pulled lazily, at most `maxQueued` steps ahead.
  */
-async function sendAll(exchanges: Iterable<import("../exchange/types.js").Exchange>, ctx: PlanContext, o: SendAllOptions): Promise<StepResult[]> {
+async function sendAll(steps: Iterable<Step>, o: SendAllOptions): Promise<StepResult[]> {
   const results: StepResult[] = [];
   const lanes = new Map<string, Promise<void>>();
   let queued = 0;
@@ -240,14 +258,11 @@ async function sendAll(exchanges: Iterable<import("../exchange/types.js").Exchan
     } else consecutive = 0;
   };
 
-  let index = 0;
-  for (const ex of exchanges) {
+  for (const step of steps) {
     if (o.signal.aborted) break;
-    const p = planStep(ex, ++index, ctx);
-    if (!("step" in p)) continue;
-    const step = p.step;
-    firstAt ??= ex.startedAt;
-    const due = o.pace.kind === "scaled" ? t0 + (ex.startedAt - firstAt) / o.pace.factor : 0;
+    const startedAt = step.source.startedAt;
+    firstAt ??= startedAt;
+    const due = o.pace.kind === "scaled" ? t0 + (startedAt - firstAt) / o.pace.factor : 0;
     while (queued >= o.maxQueued) await new Promise<void>((r) => (wake = r));
     queued++;
     const prev = lanes.get(step.identityKey) ?? Promise.resolve();
@@ -271,6 +286,36 @@ async function sendAll(exchanges: Iterable<import("../exchange/types.js").Exchan
   await Promise.all(lanes.values());
   if (fatal !== undefined && !(fatal instanceof UserError)) throw fatal;
   return results.sort((a, b) => a.step - b.step);
+}
+
+/** Pass 2 from the capture: the selection read and planned again. */
+function* planned(exchanges: Iterable<Exchange>, ctx: PlanContext): Generator<Step> {
+  let index = 0;
+  for (const ex of exchanges) {
+    const p = planStep(ex, ++index, ctx);
+    if ("step" in p) yield p.step;
+  }
+}
+
+/** Pass 2 from the steps kept by pass 1, each let go once handed over. */
+function* drain(steps: Step[]): Generator<Step> {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    steps[i] = undefined as unknown as Step;
+    yield step;
+  }
+  steps.length = 0;
+}
+
+/** What a kept step holds on to, roughly. */
+function stepBytes(step: Step): number {
+  const ex = step.source;
+  let n = 512 + (ex.url.length + step.url.length + step.sendUrl.length) * 2;
+  for (const [k, v] of ex.requestHeaders) n += (k.length + v.length) * 2 + 64;
+  for (const [k, v] of ex.responseHeaders) n += (k.length + v.length) * 2 + 64;
+  for (const [k, v] of step.headers) n += (k.length + v.length) * 2 + 64;
+  n += (ex.requestBody?.bytes.length ?? 0) + (ex.responseBody?.bytes.length ?? 0) + (step.body?.length ?? 0);
+  return n;
 }
 
 function sameFile(a: string, b: string): boolean {

@@ -4,8 +4,8 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { request, type Dispatcher } from "undici";
 import { newId } from "../exchange/id.js";
-import { redactBodyTokens, redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
-import type { CapturedBody, Exchange, ExchangeError, ExchangePhase, HeaderList } from "../exchange/types.js";
+import { redactBodyTokens, redactRequestHeaders, redactResponseHeaders, type RedactedRequest } from "../exchange/redact.js";
+import type { CapturedBody, Exchange, ExchangeError, ExchangePhase, HeaderList, TokenInfo } from "../exchange/types.js";
 import { header } from "../exchange/types.js";
 import { claimsChallenge } from "../graph/errors.js";
 import type { Step } from "./plan.js";
@@ -87,7 +87,7 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
   if (token !== undefined) headers.push(["authorization", `Bearer ${token}`]);
   const startedAt = Date.now();
   const t0 = performance.now();
-  const redacted = redactRequestHeaders(headers);
+  const redacted = redactWithToken(step.headers, token, opts);
   const ex: Exchange = {
     id: newId(startedAt),
     sessionId: opts.sessionId,
@@ -143,6 +143,31 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
   }
   ex.durationMs = performance.now() - t0;
   return ex;
+}
+
+/**
+ * The token's redaction (its hash, the claims kept) is the same for every request that
+ * carries it: computed once per token and replay run, not per request. Same result as
+ * redactRequestHeaders on the headers with Authorization appended.
+ */
+const redactedTokens = new WeakMap<SendOptions, Map<string, { value: string; token: TokenInfo | undefined }>>();
+
+function redactWithToken(headers: HeaderList, token: string | undefined, opts: SendOptions): RedactedRequest {
+  if (token === undefined) return redactRequestHeaders(headers);
+  let cache = redactedTokens.get(opts);
+  if (!cache) redactedTokens.set(opts, (cache = new Map()));
+  let auth = cache.get(token);
+  if (!auth) {
+    const one = redactRequestHeaders([["authorization", `Bearer ${token}`]]);
+    auth = { value: one.headers[0]![1], token: one.token };
+    // A few tokens per identity at most (refreshes); a bound all the same.
+    if (cache.size >= 256) cache.clear();
+    cache.set(token, auth);
+  }
+  const out = redactRequestHeaders(headers);
+  out.headers.push(["authorization", auth.value]);
+  if (auth.token) out.token = { hash: auth.token.hash, claims: { ...auth.token.claims } };
+  return out;
 }
 
 function capture(bytes: Buffer, wireSize: number, cap: number): CapturedBody {
