@@ -121,6 +121,16 @@ describe("replay prod → lab", () => {
     expect(plan![4]!.token?.description).toBe("env:LAB_MEGAN");
   });
 
+  test("pass 2 from the steps kept by pass 1 or from the capture read again: the same report", async () => {
+    await startLab();
+    const kept = await runReplay(labOpts());
+    const reread = await runReplay(labOpts({ keepPlanBytes: 0 }));
+    const same = (r: typeof kept.report) => r.steps.map(({ replayId: _id, durationMs: _ms, ...rest }) => rest);
+    expect(kept.report.steps.length).toBeGreaterThan(0);
+    expect(same(reread.report)).toEqual(same(kept.report));
+    expect(reread.report.skipped).toEqual(kept.report.skipped);
+  });
+
   test("--json: the contract's shape", async () => {
     await startLab();
     const { report } = await runReplay(labOpts());
