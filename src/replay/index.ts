@@ -1,7 +1,8 @@
 // graphtap replay: select recorded exchanges, rewrite them for another tenant, send
 // them (or only print the plan), record what came back and compare it step by step.
 // Two passes over the selection: the first checks everything that can be checked
-// before a single request leaves (tokens, safety, unmapped ids), the second sends.
+// before a single request leaves (tokens, safety, unmapped ids), the second sends
+// the steps the first planned (kept while they fit a budget, else read again).
 import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createSecureContext, rootCertificates } from "node:tls";
