@@ -22,6 +22,7 @@ const Args = z.object({
   matchHeader: z.array(z.string().min(1)).default([]),
   ignoreBody: z.boolean().default(false),
   passthrough: z.boolean().default(false),
+  anyIdentity: z.boolean().default(false),
   session: z.string().min(1).optional(),
   upstreamCa: z.array(z.string()).default([]),
   home: z.string().optional(),
@@ -42,9 +43,17 @@ const command: CommandModule = {
         array: true,
         describe: "request header left out of matching, repeatable (matched by default: prefer, consistencylevel)",
       })
-      .option("match-header", { type: "string", array: true, describe: "request header that must match too, repeatable" })
+      .option("match-header", {
+        type: "string",
+        array: true,
+        describe: "request header that must match too, repeatable (not authorization: the caller's identity is matched automatically)",
+      })
       .option("ignore-body", { type: "boolean", describe: "do not compare request bodies" })
       .option("passthrough", { type: "boolean", describe: "send unmatched requests to the real host instead of a 404" })
+      .option("any-identity", {
+        type: "boolean",
+        describe: "answer any caller with any identity's recordings (default: only the caller's own, by its token's tenant and object id)",
+      })
       .option("session", { type: "string", describe: "serve only this session (id or unique prefix)" })
       .option("upstream-ca", { type: "string", array: true, describe: "extra CA (PEM) for --passthrough upstream TLS" })
       .option("home", { type: "string", describe: "graphtap home with the CA (default $GRAPHTAP_HOME or ~/.graphtap)" })
@@ -58,22 +67,33 @@ const command: CommandModule = {
         throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
       }
     });
-    const ca = ensureCa(resolveHome(args.home));
-    if (ca.created) process.stderr.write(`graphtap: created a CA in ${ca.certPath}\n`);
+    const match = matchOptions({
+      ignoreQuery: args.ignoreQuery,
+      ignoreHeaders: args.ignoreHeader,
+      matchHeaders: args.matchHeader,
+      ignoreBody: args.ignoreBody,
+    });
+    // The capture is opened and checked before the CA is touched: a wrong file must not
+    // leave a new CA behind (or print that one was made).
     const reader = CaptureReader.open(args.file);
-    const session = args.session ? resolveSession(reader.sessions(), args.session).id : undefined;
+    let session: string | undefined;
+    let ca: ReturnType<typeof ensureCa>;
+    try {
+      session = args.session ? resolveSession(reader.sessions(), args.session).id : undefined;
+      ca = ensureCa(resolveHome(args.home));
+    } catch (err) {
+      reader.close();
+      throw err;
+    }
+    if (ca.created) process.stderr.write(`graphtap: created a CA in ${ca.certPath}\n`);
     const server = new ReplayServer({
       reader,
       authority: ca.authority,
       host: args.host,
       port: args.port,
-      match: matchOptions({
-        ignoreQuery: args.ignoreQuery,
-        ignoreHeaders: args.ignoreHeader,
-        matchHeaders: args.matchHeader,
-        ignoreBody: args.ignoreBody,
-      }),
+      match,
       passthrough: args.passthrough,
+      anyIdentity: args.anyIdentity,
       upstreamCa,
       ...(session ? { filter: { sessionId: session } } : {}),
     });
@@ -82,8 +102,12 @@ const command: CommandModule = {
     if (!args.quiet) {
       server.on("answer", (a) => {
         const how =
-          a.how === "replayed" ? c.dim(`replayed ${a.nth}/${a.of} ${a.exchangeId}`) : a.how === "unmatched" ? c.yellow("no recorded response") : c.cyan(a.how);
-        process.stdout.write(`${a.method.padEnd(6)} ${a.status} ${shorten(a.url, 80)} ${how}\n`);
+          a.how === "replayed"
+            ? c.dim(`replayed ${a.nth}/${a.of} ${a.exchangeId}`)
+            : a.how === "unmatched"
+              ? c.yellow(a.otherIdentities ? `no recorded response for this identity (${a.otherIdentities} of other identities)` : "no recorded response")
+              : c.cyan(a.how);
+        process.stdout.write(`${a.method.padEnd(6)} ${a.status} ${shorten(a.url, 80)} ${c.dim(a.upn ?? a.identity)} ${how}\n`);
       });
     }
     let url: string;
@@ -96,7 +120,7 @@ const command: CommandModule = {
     }
     process.stdout.write(
       [
-        `graphtap serving ${args.file} on ${url} (${server.recorded} recorded responses${args.passthrough ? ", unmatched requests pass through" : ""})`,
+        `graphtap serving ${args.file} on ${url} (${server.recorded} recorded responses, ${args.anyIdentity ? "to any identity" : "each to its own identity"}${args.passthrough ? ", unmatched requests pass through" : ""})`,
         `  point an app at it:  HTTPS_PROXY=${url}  and trust ${ca.certPath}`,
         `  or use it as the Graph base URL:  ${url}/v1.0  (answers as ${server.baseHost})`,
         "  Ctrl-C stops.",

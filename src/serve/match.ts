@@ -1,8 +1,10 @@
 // How `graphtap serve` recognises "the same request": method + canonical URL (the
 // resourceKey), minus ignored query parameters, plus a few headers that change what
-// Graph answers, plus the body for requests that have one. Tokens never take part:
-// the point is to replay a capture with whatever token the app has today.
+// Graph answers, plus the body for requests that have one. The token itself never takes
+// part (the capture holds only its hash, and today's token is never the recorded one):
+// who is calling is matched by identity in ./server.ts instead.
 import { createHash } from "node:crypto";
+import { UserError } from "../errors.js";
 import { redactBodyTokens } from "../exchange/redact.js";
 import type { HeaderList } from "../exchange/types.js";
 import { resourceKey } from "../graph/templates.js";
@@ -25,6 +27,14 @@ export function matchOptions(opts: {
   matchHeaders?: readonly string[];
   ignoreBody?: boolean;
 }): MatchOptions {
+  for (const h of opts.matchHeaders ?? []) {
+    if (h.trim().toLowerCase() === "authorization") {
+      throw new UserError(
+        "--match-header authorization cannot work: tokens are stored hashed and today's token is never the recorded one; " +
+          "the caller's identity is matched automatically (--any-identity turns that off)",
+      );
+    }
+  }
   const ignored = new Set((opts.ignoreHeaders ?? []).map((h) => h.toLowerCase()));
   const headers = new Set<string>([...DEFAULT_MATCH_HEADERS, ...(opts.matchHeaders ?? []).map((h) => h.toLowerCase())]);
   return {

@@ -1,16 +1,21 @@
 // graphtap serve: server replay. The proxy's CONNECT/TLS machinery terminates the app's
 // HTTPS with the graphtap CA, and a responder answers from the capture instead of
-// forwarding: the same request gets the recorded responses in recorded order (401 then
-// 200 plays back as it happened; after the last, the last again). Unmatched requests get
-// a Graph-shaped 404 naming graphtap, or with `passthrough` go to the real host.
+// forwarding: the same request from the same identity gets that identity's recorded
+// responses in recorded order (401 then 200 plays back as it happened; after the last,
+// the last again). The caller's identity comes from its bearer token's claims (tenant +
+// object id, so a refreshed token is still the same person; no token is "anonymous"):
+// Alice's recorded 403 is never Megan's answer. `anyIdentity` matches identity-blind.
+// Unmatched requests get a Graph-shaped 404 naming graphtap (and, when only other
+// identities were recorded, naming the caller), or with `passthrough` go to the real host.
 import { EventEmitter } from "node:events";
 import type http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { randomUUID } from "node:crypto";
-import { headerListFromRaw } from "../exchange/redact.js";
+import { headerListFromRaw, redactRequestHeaders } from "../exchange/redact.js";
 import type { Exchange } from "../exchange/types.js";
 import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
+import { identityOf, type Identity } from "../graph/identity.js";
 import type { FlowTarget } from "../proxy/flow.js";
 import { GraphtapProxy } from "../proxy/server.js";
 import type { CaptureReader, ExchangeFilter } from "../recorder/index.js";
@@ -35,6 +40,8 @@ export interface ServeOptions {
   /** Extra CA certificates (PEM) for passthrough upstream TLS. */
   upstreamCa?: string[];
   filter?: ExchangeFilter;
+  /** Match identity-blind (today's token is another person than the recorded ones). */
+  anyIdentity?: boolean;
 }
 
 export interface Answer {
@@ -47,6 +54,12 @@ export interface Answer {
   /** 1-based position among the recorded responses for this request, and how many there are. */
   nth?: number;
   of?: number;
+  /** The caller's identity key (from its token's claims; "anonymous" without a token). */
+  identity: string;
+  /** The caller's sign-in name, when its token has one. */
+  upn?: string;
+  /** Unmatched only: recordings of this request made by other identities. */
+  otherIdentities?: number;
 }
 
 interface Group {
@@ -54,10 +67,16 @@ interface Group {
   next: number;
 }
 
+/** The recordings of one request: all of them in order, and per identity key. */
+interface Recorded {
+  all: Group;
+  byIdentity: Map<string, Group>;
+}
+
 export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [string] }> {
   readonly proxy: GraphtapProxy;
   /** Recorded responses by request key, in recorded order. */
-  private readonly groups = new Map<string, Group>();
+  private readonly groups = new Map<string, Recorded>();
   /** The capture's most frequent host: what base-URL requests stand for. */
   private readonly defaultHost: string;
   readonly recorded: number;
@@ -75,8 +94,12 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
       const body = ex.requestBody && !ex.requestBody.truncated ? ex.requestBody.bytes : undefined;
       const key = keyOf(baseKey(ex.method, ex.url, ex.requestHeaders, opts.match), ex.requestBody?.truncated ? "*" : bodyKey(body, opts.match));
       let g = this.groups.get(key);
-      if (!g) this.groups.set(key, (g = { ids: [], next: 0 }));
-      g.ids.push(ex.id);
+      if (!g) this.groups.set(key, (g = { all: { ids: [], next: 0 }, byIdentity: new Map() }));
+      g.all.ids.push(ex.id);
+      const who = identityOf(ex.token).key;
+      let mine = g.byIdentity.get(who);
+      if (!mine) g.byIdentity.set(who, (mine = { ids: [], next: 0 }));
+      mine.ids.push(ex.id);
       recorded++;
     }
     this.recorded = recorded;
@@ -122,25 +145,42 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
       return; // the client went away
     }
     const headers = headerListFromRaw(req.rawHeaders);
+    // The raw token is hashed and decoded here and goes no further.
+    const caller = identityOf(redactRequestHeaders(headers).token);
+    const who: Pick<Answer, "identity" | "upn"> = caller.upn ? { identity: caller.key, upn: caller.upn } : { identity: caller.key };
     const base = baseKey(method, url, headers, this.opts.match);
-    const group = this.groups.get(keyOf(base, bodyKey(body, this.opts.match))) ?? this.groups.get(keyOf(base, "*"));
+    const candidates = [this.groups.get(keyOf(base, bodyKey(body, this.opts.match))), this.groups.get(keyOf(base, "*"))].filter(
+      (r): r is Recorded => r !== undefined,
+    );
+    const group = this.opts.anyIdentity
+      ? candidates[0]?.all
+      : candidates.map((r) => r.byIdentity.get(caller.key)).find((g) => g !== undefined);
     const ex = group ? this.take(group) : undefined;
     if (group && ex) {
       this.send(res, method, ex);
       this.emit("answer", {
         method, url, status: ex.status ?? 0, how: "replayed", exchangeId: ex.id,
-        nth: Math.min(group.next, group.ids.length), of: group.ids.length,
+        nth: Math.min(group.next, group.ids.length), of: group.ids.length, ...who,
       });
       return;
     }
+    // Recordings of this request exist, but by someone else: say so rather than pretend
+    // the request was never made.
+    const others = candidates.reduce((n, r) => n + r.all.ids.length, 0);
     if (this.opts.passthrough) {
-      await this.passthrough(req, res, method, url, headers, body);
+      await this.passthrough(req, res, method, url, headers, body, who);
       return;
     }
+    const message =
+      others > 0
+        ? `graphtap serve has no recorded response for ${method} ${url} as ${describeIdentity(caller)}; ` +
+          `${others} recording${others === 1 ? "" : "s"} of other identities exist${others === 1 ? "s" : ""} ` +
+          "(graphtap serve --any-identity answers any caller with them)"
+        : `graphtap serve has no recorded response for ${method} ${url}`;
     const payload = JSON.stringify({
       error: {
         code: "graphtapNoRecordedResponse",
-        message: `graphtap serve has no recorded response for ${method} ${url}`,
+        message,
         innerError: { date: new Date().toISOString().replace(/\.\d+Z$/, ""), "request-id": randomUUID() },
       },
     });
@@ -150,7 +190,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
       "x-graphtap": "no-recorded-response",
     });
     res.end(method === "HEAD" ? undefined : payload);
-    this.emit("answer", { method, url, status: 404, how: "unmatched" });
+    this.emit("answer", { method, url, status: 404, how: "unmatched", ...who, ...(others > 0 ? { otherIdentities: others } : {}) });
   }
 
   /** The next recorded response of the group; after the last one, the last one again. */
@@ -177,6 +217,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
     url: string,
     headers: Array<[string, string]>,
     body: Buffer,
+    who: Pick<Answer, "identity" | "upn">,
   ): Promise<void> {
     return new Promise((resolve) => {
       const u = new URL(url.replace(/^http:/, "https:"));
@@ -197,7 +238,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
           res.writeHead(up.statusCode ?? 502, up.statusMessage, raw);
           up.pipe(res);
           up.once("end", () => {
-            this.emit("answer", { method, url, status: up.statusCode ?? 502, how: "passthrough" });
+            this.emit("answer", { method, url, status: up.statusCode ?? 502, how: "passthrough", ...who });
             resolve();
           });
           up.once("error", () => resolve());
@@ -209,7 +250,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
         });
         if (!res.headersSent) res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
         res.end(payload);
-        this.emit("answer", { method, url, status: 502, how: "failed" });
+        this.emit("answer", { method, url, status: 502, how: "failed", ...who });
         resolve();
       });
       req.once("close", () => {
@@ -218,6 +259,11 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
       upstream.end(body.length ? body : undefined);
     });
   }
+}
+
+/** `megan@contoso.com (tid:oid)`, or the key alone (`anonymous`, `token:…`, an app). */
+export function describeIdentity(id: Identity): string {
+  return id.upn ? `${id.upn} (${id.key})` : id.key;
 }
 
 function keyOf(base: string, body: string): string {

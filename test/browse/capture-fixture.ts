@@ -3,7 +3,7 @@
 // request that never got a response. Times are fixed so filters can be checked exactly.
 import { join } from "node:path";
 import { newId } from "../../src/exchange/id.js";
-import type { Exchange, HeaderList } from "../../src/exchange/types.js";
+import type { Exchange, HeaderList, TokenInfo } from "../../src/exchange/types.js";
 import { tokenHash } from "../../src/graph/token.js";
 import { CaptureWriter } from "../../src/recorder/index.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -16,14 +16,23 @@ export const GUEST_UPN = "alex_fabrikam.com#EXT#@contoso.onmicrosoft.com";
 export const OWNER_UPN = "megan@contoso.com";
 export const SHARE_URL = "https://graph.microsoft.com/v1.0/shares/u!aHR0cHM6Ly9jb250b3NvLnNoYXJlcG9pbnQuY29tL3NpdGVzL2Rlc2lnbi9kb2MuZG9jeA/driveItem";
 
-const guestToken = {
+export const guestToken: TokenInfo = {
   hash: tokenHash("guest-token-1"),
   claims: { tid: TENANT, oid: GUEST_OID, upn: GUEST_UPN, acct: 1, idp: "https://sts.windows.net/9f2c8b1e-7d1a-4b8e-a1c3-5e6f7a8b9c0d/", scp: "Files.Read.All", iat: 1770714000, exp: 1770717600 },
 };
-const ownerToken = {
+export const ownerToken: TokenInfo = {
   hash: tokenHash("owner-token-1"),
   claims: { tid: TENANT, oid: OWNER_OID, upn: OWNER_UPN, scp: "Files.ReadWrite.All Group.Read.All", iat: 1770714000, exp: 1770717600 },
 };
+
+/**
+ * A raw bearer token as an app sends it (an unsigned JWT: graphtap decodes, never
+ * verifies): `Bearer ${jwt({...})}` is seen as the identity of those claims.
+ */
+export function jwt(claims: Record<string, unknown>): string {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.c2lnbmF0dXJl`;
+}
 
 export const GUEST_KEY = `${TENANT}:${GUEST_OID}`;
 export const OWNER_KEY = `${TENANT}:${OWNER_OID}`;
@@ -42,7 +51,7 @@ interface Spec {
   method?: string;
   url: string;
   status?: number;
-  token?: typeof guestToken;
+  token?: TokenInfo;
   reqHeaders?: HeaderList;
   reqBody?: Exchange["requestBody"];
   resHeaders?: HeaderList;
