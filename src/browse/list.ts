@@ -2,6 +2,7 @@
 // filters (status, host, session, time, identity key) run in SQLite; template and
 // several-identity matches are checked here on the slim summaries.
 import { UserError } from "../errors.js";
+import { expandBatch, isBatchUrl } from "../graph/batch.js";
 import { templateOf } from "../graph/templates.js";
 import type { CaptureReader, ExchangeFilter, ExchangeSummary, IdentityRow, SessionInfo } from "../recorder/index.js";
 
@@ -9,13 +10,16 @@ export interface ListOptions {
   /** "401", "4xx", or a comma list of both: "401,403,5xx". */
   status?: string;
   host?: string;
-  /** An identity key, a UPN (case-insensitive) or a token hash. */
+  /** An identity key, a token hash, or a case-insensitive substring of a UPN. */
   identity?: string;
   /** Exact template, or a case-insensitive substring of it. */
   template?: string;
-  /** ISO time (or anything Date.parse reads), inclusive. */
+  /**
+   * ISO time (or anything Date.parse reads), inclusive; or a time of day as list prints
+   * it (HH:MM:SS or HH:MM:SS.mmm), on the UTC day of the capture's first exchange.
+   */
   since?: string;
-  /** ISO time, exclusive. */
+  /** Like since, exclusive. */
   until?: string;
   /** A session id or a unique prefix of one. */
   session?: string;
@@ -41,6 +45,11 @@ export interface ListRow {
   failure: string | undefined;
   requestId: string | undefined;
   parentId: string | undefined;
+  /**
+   * For a $batch envelope that succeeded: each part's status in request order (null for
+   * a part the response lacks). A 403 inside a 200 batch shows here.
+   */
+  batch?: Array<number | null>;
 }
 
 interface StatusMatch {
@@ -60,9 +69,27 @@ export function parseStatus(spec: string): StatusMatch {
   return out;
 }
 
-export function parseTime(flag: string, value: string): number {
+const TIME_OF_DAY = /^(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/;
+
+/**
+ * An ISO time, or a time of day as list prints it (HH:MM:SS[.mmm], UTC) on the day of
+ * `day()` (epoch ms of the capture's first exchange; asked only for a time of day).
+ */
+export function parseTime(flag: string, value: string, day?: () => number | undefined): number {
+  const tod = TIME_OF_DAY.exec(value.trim());
+  if (tod) {
+    const [h, m, sec] = [Number(tod[1]), Number(tod[2]), Number(tod[3])];
+    const ms = tod[4] ? Number(tod[4].padEnd(3, "0")) : 0;
+    if (h > 23 || m > 59 || sec > 59) throw new UserError(`bad --${flag} "${value}": not a time of day (HH:MM:SS, up to 23:59:59)`);
+    const first = day?.();
+    if (first === undefined) throw new UserError(`bad --${flag} "${value}": the capture has no exchanges to take the day from; use an ISO time`);
+    const d = new Date(first);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), h, m, sec, ms);
+  }
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new UserError(`bad --${flag} "${value}": use an ISO time such as 2026-02-10T09:00:00Z`);
+  if (Number.isNaN(ms)) {
+    throw new UserError(`bad --${flag} "${value}": use an ISO time such as 2026-02-10T09:00:00Z, or a time of day as list prints it (09:00:00.000, UTC, on the capture's first day)`);
+  }
   return ms;
 }
 
@@ -77,12 +104,15 @@ export function resolveSession(sessions: SessionInfo[], spec: string): SessionIn
   throw new UserError(`session prefix ${spec} is ambiguous (${hits.length} sessions); give more characters`);
 }
 
-/** The token hashes that belong to an identity given as key, UPN or token hash. */
+/**
+ * The token hashes that belong to an identity given as key or token hash (exact), or as
+ * a case-insensitive substring of a UPN (`megan` finds megan@contoso.com).
+ */
 export function resolveIdentity(identities: IdentityRow[], spec: string): Set<string> {
   const lower = spec.toLowerCase();
   const hashes = new Set<string>();
   for (const i of identities) {
-    if (i.identityKey === spec || i.tokenHash === spec || i.upn?.toLowerCase() === lower) hashes.add(i.tokenHash);
+    if (i.identityKey === spec || i.tokenHash === spec || (lower !== "" && i.upn?.toLowerCase().includes(lower))) hashes.add(i.tokenHash);
   }
   return hashes;
 }
@@ -111,8 +141,13 @@ export function listExchanges(reader: CaptureReader, opts: ListOptions): Listing
   const filter: ExchangeFilter = {};
   if (opts.host) filter.host = opts.host;
   if (opts.method) filter.method = opts.method;
-  if (opts.since) filter.from = parseTime("since", opts.since);
-  if (opts.until) filter.to = parseTime("until", opts.until);
+  // The capture's first exchange, read only when a time of day needs its day.
+  const firstDay = (): number | undefined => {
+    for (const s of reader.summaries({ limit: 1 })) return s.startedAt;
+    return undefined;
+  };
+  if (opts.since) filter.from = parseTime("since", opts.since, firstDay);
+  if (opts.until) filter.to = parseTime("until", opts.until, firstDay);
   if (opts.session) filter.sessionId = resolveSession(reader.sessions(), opts.session).id;
 
   const identities = reader.identities();
@@ -155,9 +190,20 @@ export function listExchanges(reader: CaptureReader, opts: ListOptions): Listing
       limited = true;
       break;
     }
-    rows.push(toRow(s, tpl, s.tokenHash ? upnByHash.get(s.tokenHash) : undefined));
+    const row = toRow(s, tpl, s.tokenHash ? upnByHash.get(s.tokenHash) : undefined);
+    const parts = batchParts(reader, s);
+    if (parts) row.batch = parts;
+    rows.push(row);
   }
   return { rows, limited };
+}
+
+/** The part statuses of a successful $batch envelope (its bodies are read only for these). */
+function batchParts(reader: CaptureReader, s: ExchangeSummary): Array<number | null> | undefined {
+  if (s.method !== "POST" || s.status === undefined || s.status < 200 || s.status >= 300 || !isBatchUrl(s.url)) return undefined;
+  const ex = reader.exchange(s.id);
+  const parts = ex ? expandBatch(ex) : undefined;
+  return parts?.map((p) => p.status ?? null);
 }
 
 function mixedStatus(s: StatusMatch | undefined): boolean {

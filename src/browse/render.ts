@@ -67,7 +67,7 @@ export function renderList(
       // The start of a UPN names the person (a guest's ends in #EXT#@host-tenant).
       clip(r.upn ?? r.identityKey ?? "-", who).padEnd(who),
       r.method.padEnd(6),
-      status(c, r.status, r.failure),
+      status(c, r.status, r.failure) + batchStatuses(c, r.batch),
       shorten(what, width),
       c.dim(`${Math.round(r.durationMs)}ms`),
       r.errorCode ? c.yellow(r.errorCode) : "",
@@ -76,6 +76,12 @@ export function renderList(
       .join(" ");
   });
   return `${lines.join("\n")}\n`;
+}
+
+/** ` [batch: 200, 403]`: the parts of a $batch envelope, so a refused part is not hidden. */
+function batchStatuses(c: Colors, parts: ListRow["batch"]): string {
+  if (!parts || parts.length === 0) return "";
+  return ` [batch: ${parts.map((p) => (p === null ? c.red("---") : status(c, p))).join(", ")}]`;
 }
 
 function clip(s: string, width: number): string {
@@ -134,7 +140,7 @@ export function renderShow(v: ExchangeView, color: boolean): string {
     for (const [k, val] of Object.entries(id.claims)) out.push(`  ${c.dim(k.padEnd(18))} ${formatClaim(k, val)}`);
   }
 
-  out.push("", c.bold(`Request  ${v.method} HTTP/${v.httpVersion}`), ...headers(c, v.request.headers), "", ...body(c, v.request.body));
+  out.push("", c.bold(`Request  ${v.method} ${v.url} HTTP/${v.httpVersion}`), ...headers(c, v.request.headers), "", ...body(c, v.request.body));
   if (v.status !== undefined) {
     out.push("", c.bold(`Response ${status(c, v.status)} ${v.statusText ?? ""}`.trimEnd()), ...headers(c, v.response.headers), "", ...body(c, v.response.body));
   } else {

@@ -3,8 +3,9 @@ import { capturePrefixLength, listExchanges, uniquePrefixLength } from "../../sr
 import { renderList, renderSessions, renderShow } from "../../src/browse/render.js";
 import { findExchange, viewExchange } from "../../src/browse/show.js";
 import { UserError } from "../../src/errors.js";
-import { CaptureReader } from "../../src/recorder/index.js";
-import { buildCapture, GUEST_KEY, GUEST_UPN, OWNER_KEY, SHARE_URL, T0, type Fixture } from "./capture-fixture.js";
+import { CaptureReader, CaptureWriter } from "../../src/recorder/index.js";
+import { tempDir } from "../helpers/tmp.js";
+import { buildCapture, exchangeOf, GUEST_KEY, GUEST_UPN, guestToken, OWNER_KEY, SHARE_URL, T0, type Fixture } from "./capture-fixture.js";
 
 let fx: Fixture;
 let reader: CaptureReader;
@@ -40,6 +41,16 @@ describe("list filters", () => {
     expect(listExchanges(reader, { identity: "nobody@example.com" }).rows).toEqual([]);
   });
 
+  it("--identity by a case-insensitive substring of the UPN; exact key and token hash still work", () => {
+    expect(listExchanges(reader, { identity: "megan" }).rows).toHaveLength(7);
+    expect(listExchanges(reader, { identity: "megan" }).rows.every((r) => r.identityKey === OWNER_KEY)).toBe(true);
+    expect(statuses({ identity: "ALEX_fabrikam" })).toEqual([401, 403, 200]);
+    // Both UPNs end in contoso: a substring may name several people.
+    expect(listExchanges(reader, { identity: "contoso" }).rows).toHaveLength(fx.exchanges.length);
+    expect(statuses({ identity: guestToken.hash })).toEqual([401, 403, 200]);
+    expect(listExchanges(reader, { identity: "megan", status: "5xx" }).rows.map((r) => r.status)).toEqual([500]);
+  });
+
   it("--template exact or substring, --host, --method", () => {
     expect(statuses({ template: "GET /v1.0/shares/{shareId}/driveItem" })).toEqual([401, 403, 200]);
     expect(statuses({ template: "groups/{" })).toEqual([200]);
@@ -52,6 +63,51 @@ describe("list filters", () => {
     const until = new Date(T0 + 4_000).toISOString();
     expect(statuses({ since, until })).toEqual([403, 200]);
     expect(() => listExchanges(reader, { since: "yesterday-ish" })).toThrow(/ISO time/);
+  });
+
+  it("--since/--until take the HH:MM:SS[.mmm] times list prints, on the UTC day of the first exchange", () => {
+    expect(statuses({ since: "09:00:02", until: "09:00:04" })).toEqual([403, 200]);
+    expect(statuses({ since: "09:00:02.001", until: "09:00:04.001" })).toEqual([200, 200]);
+    expect(statuses({ until: "09:00:01.000" })).toEqual([401]);
+    // The printed time of a row finds that row.
+    const printed = renderList(listExchanges(reader, { status: "403" }).rows, { color: false }).split(" ")[1]!;
+    expect(printed).toBe("09:00:02.000");
+    expect(statuses({ since: printed, until: "09:00:02.001" })).toEqual([403]);
+    expect(() => listExchanges(reader, { since: "25:00:00" })).toThrow(UserError);
+  });
+
+  it("a $batch envelope shows its parts' statuses, so a refused part is visible", () => {
+    const file = `${tempDir()}/batch.sqlite`;
+    const w = CaptureWriter.open(file);
+    const s = w.startSession({ kind: "proxy" });
+    const json = (v: unknown) => {
+      const bytes = Buffer.from(JSON.stringify(v));
+      return { bytes, wireSize: bytes.length, truncated: false };
+    };
+    w.write(
+      exchangeOf(s, {
+        at: 0,
+        method: "POST",
+        url: "https://graph.microsoft.com/v1.0/$batch",
+        status: 200,
+        token: guestToken,
+        reqHeaders: [["content-type", "application/json"]],
+        reqBody: json({ requests: [{ id: "1", method: "GET", url: "/me" }, { id: "2", method: "GET", url: "/shares/u!x/driveItem" }] }),
+        resBody: json({ responses: [{ id: "2", status: 403, body: { error: { code: "accessDenied" } } }, { id: "1", status: 200, body: {} }] }),
+      }),
+    );
+    w.write(exchangeOf(s, { at: 1_000, url: "https://graph.microsoft.com/v1.0/me", status: 200, token: guestToken }));
+    w.close();
+    const r = CaptureReader.open(file);
+    try {
+      const { rows } = listExchanges(r, {});
+      expect(rows.map((x) => x.batch)).toEqual([[200, 403], undefined]);
+      const lines = renderList(rows, { color: false, width: 200 }).trimEnd().split("\n");
+      expect(lines[0]).toContain(" 200 [batch: 200, 403] ");
+      expect(lines[1]).not.toContain("batch");
+    } finally {
+      r.close();
+    }
   });
 
   it("--session by prefix, --limit stops and says so", () => {
@@ -137,6 +193,7 @@ describe("show", () => {
     expect(view.identity.claims?.["acct"]).toBe(1);
     const text = renderShow(view, false);
     expect(text).toContain(`GET ${SHARE_URL}`);
+    expect(text).toContain(`Request  GET ${SHARE_URL} HTTP/1.1\n`);
     expect(text).toContain('  "error": {');
     expect(text).toContain("request-id");
     expect(text).toContain("accessDenied");
