@@ -22,8 +22,34 @@ function fail(err: unknown): never {
     process.stderr.write(`graphtap: ${err.message}\n`);
     process.exit(err.exitCode);
   }
+  const sys = systemError(err);
+  if (sys) {
+    process.stderr.write(`graphtap: ${sys}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`graphtap: unexpected error (a bug; please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(70);
+}
+
+/**
+ * An error from the operating system (a folder that cannot be written, a file that is
+ * a directory, a full disk) is the environment's, not a bug: say it in one line.
+ */
+function systemError(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!e || typeof e.code !== "string" || typeof e.syscall !== "string" || !/^E[A-Z]+$/.test(e.code)) return undefined;
+  const reasons: Record<string, string> = {
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EEXIST: "a file is in the way",
+    ENOENT: "no such file or folder",
+    ENOTDIR: "a part of the path is not a folder",
+    EISDIR: "it is a folder",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on the device",
+  };
+  const where = e.path ? ` ${e.path}` : "";
+  return `cannot ${e.syscall}${where}: ${reasons[e.code] ?? e.code} (${e.code})`;
 }
 
 // `graphtap … | head` closes the pipe early: that is the reader's choice, not an error.
@@ -59,7 +85,7 @@ async function main(): Promise<void> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UserError(`${msg} (see graphtap --help)`);
+      throw new UserError(/--help/.test(msg) ? msg : `${msg} (see graphtap --help)`);
     })
     .parseAsync();
 }

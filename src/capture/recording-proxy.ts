@@ -13,7 +13,9 @@ export interface RecordingProxyOptions {
   host: string;
   port: number;
   db: string;
-  authority: Authority;
+  /** The CA, or a function that makes it: called only once the other inputs are valid,
+   * so a typo in a flag never leaves a new CA behind. */
+  authority: Authority | (() => Authority);
   intercept?: readonly string[];
   upstream?: readonly string[];
   upstreamCaFiles?: readonly string[];
@@ -67,10 +69,17 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       ? await ThreadedCaptureWriter.open(opts.db, session)
       : CaptureWriter.open(opts.db);
   const sessionId = writer instanceof CaptureWriter ? writer.startSession(session) : writer.sessionId!;
+  let authority: Authority;
+  try {
+    authority = typeof opts.authority === "function" ? opts.authority() : opts.authority;
+  } catch (err) {
+    await writer.close();
+    throw err;
+  }
   const proxy = new GraphtapProxy({
     host: opts.host,
     port: opts.port,
-    authority: opts.authority,
+    authority,
     ...(opts.intercept?.length ? { intercept: opts.intercept } : {}),
     upstreams,
     upstreamCa,

@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from "yargs";
 import { z } from "zod";
 import { startRecordingProxy } from "../capture/recording-proxy.js";
 import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
-import { ensureCa, resolveHome } from "../tls/home.js";
+import { ensureCa, resolveHome, type EnsureCaResult } from "../tls/home.js";
 import { parseArgs, untilStopSignal } from "./args.js";
 
 export const DEFAULT_CAPTURE = "recordings/graphtap.sqlite";
@@ -46,14 +46,19 @@ const command: CommandModule = {
       .option("quiet", { type: "boolean", describe: "no line per exchange" }),
   handler: async (argv) => {
     const args = parseArgs(Args, argv);
-    const ca = ensureCa(resolveHome(args.home), { permit: args.intercept });
-    if (ca.created) process.stderr.write(`graphtap: created a CA in ${ca.certPath}\n`);
+    let ca: EnsureCaResult | undefined;
+    // Made only after the other flags checked out: a typo never leaves a new CA behind.
+    const authority = () => {
+      ca = ensureCa(resolveHome(args.home), { permit: args.intercept });
+      if (ca.created) process.stderr.write(`graphtap: created a CA in ${ca.certPath}\n`);
+      return ca.authority;
+    };
     const color = process.stdout.isTTY === true && !process.env["NO_COLOR"];
     const running = await startRecordingProxy({
       host: args.host,
       port: args.port,
       db: args.db,
-      authority: ca.authority,
+      authority,
       intercept: args.intercept,
       upstream: args.upstream,
       upstreamCaFiles: args.upstreamCa,
@@ -63,13 +68,14 @@ const command: CommandModule = {
       args: { intercept: args.intercept, upstream: args.upstream },
     });
     const { url } = running;
+    const certPath = ca?.certPath ?? "the CA (graphtap ca prints its path)";
     process.stdout.write(
       [
         `graphtap proxy listening on ${url}`,
         `  recording to ${args.db} (session ${running.writer.sessionId})`,
         `  intercepting ${running.proxy.intercept.patterns.join(", ")}; other hosts are tunnelled blind`,
-        `  point an app at it:  HTTPS_PROXY=${url}  and trust ${ca.certPath}`,
-        `    e.g. NODE_EXTRA_CA_CERTS=${ca.certPath}  REQUESTS_CA_BUNDLE=${ca.certPath}  curl --cacert ${ca.certPath}`,
+        `  point an app at it:  HTTPS_PROXY=${url}  and trust ${certPath}`,
+        `    e.g. NODE_EXTRA_CA_CERTS=${certPath}  REQUESTS_CA_BUNDLE=${certPath}  curl --cacert ${certPath}`,
         "  Ctrl-C stops and saves.",
         "",
       ].join("\n"),

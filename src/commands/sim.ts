@@ -1,5 +1,5 @@
 // graphtap sim: run the simulated Graph tenant (the guest warm-up story) on loopback.
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
@@ -58,6 +58,8 @@ const command: CommandModule = {
     process.stdout.write(simBanner(sim, caPath));
     await untilStopSignal();
     await sim.close();
+    // The default CA file is a throw-away like the CA itself; one the user named stays.
+    if (!args.caOut) rmSync(caPath, { force: true });
     process.stdout.write(`sim stopped after ${sim.requests.length} requests\n`);
     process.exitCode = 0;
   },

@@ -19,6 +19,7 @@ interface Tally {
   upstreamErrors: number;
   tunnels: number;
   tunnelFailures: number;
+  handshakeFailures: number;
   hosts: Set<string>;
 }
 
@@ -31,6 +32,7 @@ export class LiveConsole {
     upstreamErrors: 0,
     tunnels: 0,
     tunnelFailures: 0,
+    handshakeFailures: 0,
     hosts: new Set(),
   };
 
@@ -76,6 +78,12 @@ export class LiveConsole {
   }
 
   tunnel(t: TunnelRecord): void {
+    if (t.error?.phase === "tls") {
+      // An intercepted host whose TLS handshake failed: not a blind tunnel.
+      this.tally.handshakeFailures += 1;
+      this.opts.out.write(`${this.c.dim(clock(t.startedAt))} CONNECT ${t.host}:${t.port} ${this.c.red(t.error.code)}\n`);
+      return;
+    }
     this.tally.tunnels += 1;
     if (t.error) this.tally.tunnelFailures += 1;
     const what = t.error ? this.c.red(t.error.code) : this.c.dim(`tunnel ${t.bytesUp}↑ ${t.bytesDown}↓ bytes`);
@@ -92,6 +100,9 @@ export class LiveConsole {
     ];
     if (codes.length) lines.push(`  Graph error codes: ${codes.join(", ")}`);
     if (t.upstreamErrors) lines.push(`  upstream errors: ${t.upstreamErrors}`);
+    if (t.handshakeFailures) {
+      lines.push(`  TLS handshakes refused by the client: ${t.handshakeFailures} (does it trust graphtap's CA? graphtap ca prints its path)`);
+    }
     if (captureFile) lines.push(`  capture: ${captureFile}`, `  next: graphtap analyze ${captureFile}`);
     return lines.join("\n");
   }

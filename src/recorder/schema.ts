@@ -151,7 +151,14 @@ export function openCapture(file: string, opts: OpenOptions = {}): Database.Data
   const create = opts.create === true && !readonly;
 
   const size = checkFile(file, create);
-  if (size === undefined) mkdirSync(dirname(file), { recursive: true });
+  if (size === undefined) {
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new UserError(`cannot create the folder for ${file}: ${e.code ?? e.message} (choose a writable path)`);
+    }
+  }
 
   let db: Database.Database;
   try {

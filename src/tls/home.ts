@@ -44,14 +44,21 @@ export function ensureCa(home: string, opts: { permit?: readonly string[]; renew
       );
     }
   }
-  mkdirSync(home, { recursive: true, mode: 0o700 });
   const authority = createAuthority({
     commonName: "graphtap local interception CA",
     permitted: [...DEFAULT_GRAPH_HOSTS, ...(opts.permit ?? [])],
   });
-  // The key is written 0600 from the first byte, then chmod in case it existed.
-  writeFileSync(files.keyPath, authority.keyPem, { mode: 0o600 });
-  chmodSync(files.keyPath, 0o600);
-  writeFileSync(files.certPath, authority.certPem, { mode: 0o644 });
+  try {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    // The key is written 0600 from the first byte, then chmod in case it existed.
+    writeFileSync(files.keyPath, authority.keyPem, { mode: 0o600 });
+    chmodSync(files.keyPath, 0o600);
+    writeFileSync(files.certPath, authority.certPem, { mode: 0o644 });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(
+      `cannot create the CA in ${home}: ${e.code ?? e.message} (choose a writable folder with --home or GRAPHTAP_HOME)`,
+    );
+  }
   return { ...files, authority, created: true };
 }
