@@ -1,12 +1,12 @@
 // The commands as a user runs them (dist/cli.js; build first): --json parses, text is
 // one line per exchange, user mistakes are one line on stderr.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, cleanEnv, ROOT, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
-import { buildCapture, GUEST_UPN, SHARE_URL, type Fixture } from "./capture-fixture.js";
+import { buildCapture, GUEST_UPN, jwt, OWNER_OID, OWNER_UPN, SHARE_URL, TENANT, type Fixture } from "./capture-fixture.js";
 
 let fx: Fixture;
 let dir: string;
@@ -37,6 +37,16 @@ describe("graphtap sessions / list / show", () => {
     expect(text.stdout).not.toContain("\u001b[");
   });
 
+  it("list --identity megan and --since with a time list printed", async () => {
+    const r = await runCli(["list", fx.file, "--identity", "megan", "--since", "09:00:05", "--until", "09:00:07.000", "--json"]);
+    expect(r.stderr).toBe("");
+    const rows = JSON.parse(r.stdout) as Array<{ status: number; upn: string }>;
+    expect(rows.map((x) => [x.status, x.upn])).toEqual([
+      [200, OWNER_UPN],
+      [201, OWNER_UPN],
+    ]);
+  });
+
   it("show by prefix (text and --json); an unknown id is one line and exit 2", async () => {
     const list = await runCli(["list", fx.file, "--status", "403"]);
     const prefix = list.stdout.split(" ")[0]!;
@@ -44,6 +54,7 @@ describe("graphtap sessions / list / show", () => {
     expect(text.stderr).toBe("");
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("accessDenied");
+    expect(text.stdout).toContain(`Request  GET ${SHARE_URL} HTTP/1.1`);
     const json = await runCli(["show", fx.file, prefix, "--json"]);
     const view = JSON.parse(json.stdout) as { id: string; status: number; graph: { errorCode: string }; identity: { guest: boolean } };
     expect(view).toMatchObject({ id: fx.exchanges[2]!.id, status: 403, graph: { errorCode: "accessDenied" }, identity: { guest: true } });
@@ -103,11 +114,35 @@ describe("graphtap serve", () => {
         });
       });
       expect(out).toContain(`serving ${fx.file} on ${url}`);
-      const res = await fetch(`${url}/v1.0/me`);
+      const res = await fetch(`${url}/v1.0/me`, { headers: { authorization: `Bearer ${jwt({ tid: TENANT, oid: OWNER_OID, scp: "User.Read" })}` } });
       expect(res.status).toBe(200);
+      // Megan's /me is not anyone's: a tokenless call is told whose recordings exist.
+      const anon = await fetch(`${url}/v1.0/me`);
+      expect(anon.status).toBe(404);
+      expect(((await anon.json()) as { error: { message: string } }).error.message).toContain("as anonymous; 1 recording of other identities exists");
     } finally {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
+  });
+
+  it("a file that is not a capture is refused before any CA is made", async () => {
+    const home = tempDir();
+    const text = join(dir, "text.txt");
+    writeFileSync(text, "not a capture\n");
+    const r = await runCli(["serve", text, "--port", "0", "--home", home]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).not.toContain("created a CA");
+    expect(existsSync(join(home, "ca.pem"))).toBe(false);
+  });
+
+  it("--match-header authorization is a one-line error that says why", async () => {
+    const home = tempDir();
+    const r = await runCli(["serve", fx.file, "--port", "0", "--home", home, "--match-header", "authorization"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^graphtap: --match-header authorization .*stored hashed.*identity is matched automatically/);
+    expect(existsSync(join(home, "ca.pem"))).toBe(false);
   });
 });
