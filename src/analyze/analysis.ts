@@ -7,7 +7,7 @@ import { graphFieldsOf } from "../graph/fields.js";
 import { describeTokenChange } from "../graph/identity.js";
 import { attributeCatalysts, median, rankCatalysts, type CatalystRank } from "./catalysts.js";
 import { FlipFinder, type Explanation, type FoundFlip, type WindowCall } from "./flips.js";
-import { openInputs, type Call, type Inputs } from "./inputs.js";
+import { openInputs, type Call, type InputFilter, type Inputs } from "./inputs.js";
 
 export interface IdentityDoc {
   key: string;
@@ -72,11 +72,51 @@ export interface FlipDoc {
   warmCalls: number;
 }
 
+/** A resource an identity was refused and never given afterwards (still refused at the end). */
+export interface NeverRecoveredDoc {
+  identity: IdentityDoc;
+  template: string;
+  resource: string;
+  /** Status and error code of the last refusal. */
+  status: number | null;
+  errorCode: string | null;
+  refusals: number;
+  firstAt: string;
+  lastAt: string;
+  lastRequestId: string | null;
+  lastExchangeId: string;
+  file: string;
+}
+
+/** The same traffic read twice: figures may be double-counted. */
+export interface DuplicatesDoc {
+  /** Calls whose exchange id was already read from another input (a capture and a HAR exported from it). */
+  sameId: number;
+  /** Calls with the same start time, method, URL, status and request-id as one already read (imported twice). */
+  sameRequest: number;
+  /** The inputs the duplicates were found in. */
+  files: string[];
+}
+
 export interface AnalysisDoc {
   graphtap: "analyze";
   version: 1;
   inputs: Array<{ file: string; kind: "capture" | "har" }>;
+  /** What was kept of the inputs (--session, --identity, --since, --until); null when everything was read. */
+  filters: {
+    sessions: string[] | null;
+    identity: string | null;
+    identityKeys: string[] | null;
+    since: string | null;
+    until: string | null;
+  } | null;
+  /** Logical exchanges read: a $batch part counts one, its envelope none (interface.md). */
   exchanges: number;
+  /** Exchanges as recorded (what `list` and the proxy count): a $batch envelope counts one, its parts none. */
+  recorded: number;
+  duplicates: DuplicatesDoc;
+  /** One-line warnings for stderr (double-counting). */
+  warnings: string[];
   identities: number;
   firstAt: string | null;
   lastAt: string | null;
@@ -91,6 +131,8 @@ export interface AnalysisDoc {
   };
   flips: FlipDoc[];
   catalysts: CatalystRank[];
+  /** The resources counted in summary.neverRecovered, most refused first. */
+  neverRecovered: NeverRecoveredDoc[];
 }
 
 export interface AnalyzeOptions {
@@ -98,10 +140,12 @@ export interface AnalyzeOptions {
   maxLog?: number;
   /** Flips whose failing and succeeding exchanges are looked up whole (default 2000). */
   maxEvidence?: number;
+  /** Only these sessions, identity, time range. */
+  filter?: InputFilter;
 }
 
 export function analyzeFiles(files: readonly string[], opts: AnalyzeOptions = {}): AnalysisDoc {
-  const inputs = openInputs(files);
+  const inputs = openInputs(files, opts.filter);
   try {
     return analyzeInputs(inputs, opts);
   } finally {
@@ -111,7 +155,11 @@ export function analyzeFiles(files: readonly string[], opts: AnalyzeOptions = {}
 
 export function analyzeInputs(inputs: Inputs, opts: AnalyzeOptions = {}): AnalysisDoc {
   const finder = new FlipFinder(opts);
-  for (const call of inputs.calls()) finder.push(call);
+  const counter = new StreamCounter();
+  for (const call of inputs.calls()) {
+    counter.push(call);
+    finder.push(call);
+  }
   const scan = finder.finish();
   const ranks = rankCatalysts(scan.flips, scan.failWindowTemplates);
   const catalystOf = attributeCatalysts(scan.flips, ranks);
@@ -174,6 +222,36 @@ export function analyzeInputs(inputs: Inputs, opts: AnalyzeOptions = {}): Analys
     return doc;
   });
 
+  const neverRecovered: NeverRecoveredDoc[] = scan.unrecovered.map((u) => ({
+    identity: identityDoc(u.identityKey),
+    template: u.template,
+    resource: u.resource,
+    status: u.last.status ?? null,
+    errorCode: u.last.errorCode ?? null,
+    refusals: u.refusals,
+    firstAt: iso(u.first.startedAt),
+    lastAt: iso(u.last.startedAt),
+    lastRequestId: u.last.requestId ?? null,
+    lastExchangeId: u.last.id,
+    file: files[u.last.source] ?? "",
+  }));
+
+  const duplicates: DuplicatesDoc = { sameId: counter.sameId, sameRequest: counter.sameRequest, files: [...counter.dupSources].sort((a, b) => a - b).map((i) => files[i] ?? "") };
+  const warnings: string[] = [];
+  if (duplicates.sameId + duplicates.sameRequest > 0) {
+    const what = [
+      duplicates.sameId ? `${duplicates.sameId} with an exchange id already read from another input` : "",
+      duplicates.sameRequest ? `${duplicates.sameRequest} with the same time, method, URL, status and request-id as one already read` : "",
+    ].filter(Boolean);
+    warnings.push(
+      `the same traffic appears twice in ${duplicates.files.join(" and ")} (${what.join("; ")}): figures may be double-counted; ` +
+        `analyze a capture or the HAR exported from it, not both, and import a HAR once`,
+    );
+  }
+
+  const f0 = opts.filter;
+  const filtered = f0 !== undefined && (f0.sessions?.length || f0.identity !== undefined || f0.since !== undefined || f0.until !== undefined);
+
   const byExplanation: Record<Explanation, number> = { catalyst: 0, "token-refresh": 0, retry: 0 };
   for (const f of flips) byExplanation[f.explanation]++;
   const top = ranks[0];
@@ -181,7 +259,19 @@ export function analyzeInputs(inputs: Inputs, opts: AnalyzeOptions = {}): Analys
     graphtap: "analyze",
     version: 1,
     inputs: inputs.sources.map((s) => ({ file: s.file, kind: s.kind })),
+    filters: filtered
+      ? {
+          sessions: f0!.sessions?.length ? [...f0!.sessions] : null,
+          identity: f0!.identity ?? null,
+          identityKeys: inputs.identityKeys ? [...inputs.identityKeys] : null,
+          since: f0!.since === undefined ? null : iso(f0!.since),
+          until: f0!.until === undefined ? null : iso(f0!.until),
+        }
+      : null,
     exchanges: scan.exchanges,
+    recorded: counter.recorded,
+    duplicates,
+    warnings,
     identities: scan.identities,
     firstAt: scan.firstAt === undefined ? null : iso(scan.firstAt),
     lastAt: scan.lastAt === undefined ? null : iso(scan.lastAt),
@@ -196,7 +286,59 @@ export function analyzeInputs(inputs: Inputs, opts: AnalyzeOptions = {}): Analys
     },
     flips,
     catalysts: ranks,
+    neverRecovered,
   };
+}
+
+/**
+ * Counts on the merged stream, in memory bounded by the calls of one millisecond: the
+ * recorded exchanges (a $batch's parts share their envelope's start time, so its parts
+ * are all seen within one millisecond), and calls read twice (the same exchange read
+ * from two inputs, or imported twice: identical copies start at the same millisecond).
+ */
+export class StreamCounter {
+  recorded = 0;
+  sameId = 0;
+  sameRequest = 0;
+  readonly dupSources = new Set<number>();
+  private ms = NaN;
+  private readonly ids = new Map<string, number>();
+  private readonly tuples = new Map<string, number>();
+  private readonly parents = new Set<string>();
+
+  push(call: Call): void {
+    if (call.startedAt !== this.ms) {
+      this.ms = call.startedAt;
+      if (this.ids.size) this.ids.clear();
+      if (this.tuples.size) this.tuples.clear();
+      if (this.parents.size) this.parents.clear();
+    }
+    if (call.parentId === undefined) this.recorded++;
+    else {
+      const k = `${call.source}\n${call.parentId}`;
+      if (!this.parents.has(k)) {
+        this.parents.add(k);
+        this.recorded++;
+      }
+    }
+    const other = this.ids.get(call.id);
+    if (other !== undefined && other !== call.source) {
+      this.sameId++;
+      this.dupSources.add(other).add(call.source);
+      return;
+    }
+    this.ids.set(call.id, call.source);
+    // Without a request-id, two calls in one millisecond may well be two real calls.
+    const rid = call.requestId ?? call.clientRequestId;
+    if (rid === undefined) return;
+    const part = call.parentId === undefined ? "" : call.id.slice(call.parentId.length);
+    const key = `${call.method} ${call.url}\n${call.status ?? ""}\n${rid}\n${part}`;
+    const seen = this.tuples.get(key);
+    if (seen !== undefined) {
+      this.sameRequest++;
+      this.dupSources.add(seen).add(call.source);
+    } else this.tuples.set(key, call.source);
+  }
 }
 
 function windowCall(call: Call, template: string): WindowCall {
@@ -284,16 +426,19 @@ function headline(flips: FlipDoc[], top: string | null): string | null {
   const best = [...groups.values()].sort((a, b) => score(b) - score(a) || b.length - a.length)[0]!;
   const first = best[0]!;
   const statuses = [...new Set(best.map((f) => `${f.failure.status ?? "?"}${f.failure.errorCode ? ` ${f.failure.errorCode}` : ""}`))].join(" / ");
-  const times = best.length === 1 ? "once" : `${best.length} times`;
-  let text = `${first.template} failed ${statuses} ${times} for ${who(first.identity)}`;
+  // Each flip is one episode (a run of refusals, then access); its refusals field counts the run.
+  const refusals = best.reduce((sum, f) => sum + f.failure.refusals, 0);
+  const times = refusals === 1 ? "once" : `${refusals} times`;
+  const episodes = best.length === 1 ? "" : ` in ${best.length} episodes`;
+  let text = `${first.template} was refused ${times} (${statuses})${episodes} for ${who(first.identity)}`;
   const hits = top === null ? [] : best.filter((f) => f.catalyst === top);
   if (hits.length > 0) {
-    const each = hits.length === best.length ? (best.length === 1 ? "" : "each time ") : `${hits.length} of those times `;
+    const each = hits.length === best.length ? (best.length === 1 ? "" : "each time ") : `in ${hits.length} of those episodes `;
     const callStatuses = [...new Set(hits.map((f) => f.catalystCall?.status).filter((s): s is number => s !== null && s !== undefined))];
-    text += `, and ${each}succeeded right after ${top}${callStatuses.length ? ` (${callStatuses.join("/")})` : ""}`;
+    text += `, and ${each}access came back right after ${top}${callStatuses.length ? ` (${callStatuses.join("/")})` : ""}`;
   } else {
     const kinds = [...new Set(best.map((f) => f.explanation))];
-    text += `, and recovered by ${kinds.map((k) => (k === "token-refresh" ? "a token refresh" : k === "retry" ? "retrying" : "a call in between")).join(" or ")}`;
+    text += `, and access came back ${kinds.map((k) => (k === "token-refresh" ? "with a token refresh" : k === "retry" ? "on a plain retry" : "after a call in between")).join(" or ")}`;
   }
   const ended = best.filter((f) => f.warmEndedBy === "failure" && f.warmFor !== null).map((f) => f.warmFor!);
   const open = best.filter((f) => f.warmEndedBy === "end-of-capture");

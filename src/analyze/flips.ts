@@ -85,6 +85,20 @@ export interface FlipScan {
   refusals: number;
   /** Identity+resource pairs that were refused and never succeeded afterwards. */
   neverRecovered: number;
+  /** Those pairs: the run of refusals still pending when the input ended. */
+  unrecovered: Unrecovered[];
+}
+
+/** A resource an identity was refused and never given afterwards. */
+export interface Unrecovered {
+  identityKey: string;
+  resource: string;
+  template: string;
+  /** The first refusal of the run still pending at the end. */
+  first: Call;
+  /** The last refusal. */
+  last: Call;
+  refusals: number;
 }
 
 interface LogEntry {
@@ -284,8 +298,12 @@ export class FlipFinder {
 
   finish(): FlipScan {
     let neverRecovered = 0;
-    for (const st of this.states.values()) {
+    const unrecovered: Unrecovered[] = [];
+    for (const [identityKey, st] of this.states) {
       neverRecovered += st.pending.size;
+      for (const [resource, p] of st.pending) {
+        unrecovered.push({ identityKey, resource, template: this.template(p.last), first: p.first, last: p.last, refusals: p.refusals });
+      }
       for (const flip of st.warm.values()) {
         flip.warmFor = this.lastAt === undefined ? null : (this.lastAt - flip.success.startedAt) / 1000;
         flip.warmEndedBy = "end-of-capture";
@@ -301,6 +319,8 @@ export class FlipFinder {
       failWindowTemplates: this.failTemplates,
       refusals: this.refusals,
       neverRecovered,
+      // Most refused first, then the oldest.
+      unrecovered: unrecovered.sort((a, b) => b.refusals - a.refusals || a.first.startedAt - b.first.startedAt),
     };
   }
 }

@@ -8,7 +8,7 @@ import { graphFieldsOf } from "../graph/fields.js";
 import { identityOf, type Identity } from "../graph/identity.js";
 import { expandBatch, isBatchUrl, logicalExchanges } from "../graph/batch.js";
 import { readHarLossless } from "../interop/har-import.js";
-import { CaptureReader, type ExchangeSummary } from "../recorder/reader.js";
+import { CaptureReader, type ExchangeFilter, type ExchangeSummary } from "../recorder/reader.js";
 
 /** One logical exchange, as slim as the analysis needs it. */
 export interface Call {
@@ -33,6 +33,18 @@ export interface IdentityInfo extends Identity {
   claims?: Record<string, unknown>;
 }
 
+/** What analyze keeps of the inputs: applied while streaming, nothing is loaded whole. */
+export interface InputFilter {
+  /** Session ids (captures only; case-insensitive). */
+  sessions?: readonly string[];
+  /** An identity key or a upn (case-insensitive; a part of a upn is enough). */
+  identity?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+}
+
 export interface InputSource {
   readonly file: string;
   readonly kind: "capture" | "har";
@@ -40,6 +52,12 @@ export interface InputSource {
   calls(): Iterator<Call>;
   tokenClaims(hash: string): Record<string, unknown> | undefined;
   identity(key: string): IdentityInfo | undefined;
+  /** Every identity the input knows (key, upn), for resolving --identity. */
+  identityList(): Array<{ key: string; upn: string | undefined }>;
+  /** The input's sessions (captures; a HAR has none). */
+  sessionIds(): string[];
+  /** Limits calls() to these sessions and this time range (pushed down to SQL for a capture). */
+  restrict(sessions: ReadonlySet<string> | undefined, since: number | undefined, until: number | undefined): void;
   /** The whole exchange behind a call (headers, bodies), for evidence. */
   details(call: Call): Exchange | undefined;
   close(): void;
@@ -74,6 +92,8 @@ export function openInput(file: string, index: number): InputSource {
 
 export interface Inputs {
   sources: InputSource[];
+  /** The identity keys --identity resolved to (undefined: no identity filter). */
+  identityKeys?: ReadonlySet<string> | undefined;
   /** Every input's calls, merged in time order. */
   calls(): Generator<Call>;
   details(call: Call): Exchange | undefined;
@@ -82,17 +102,40 @@ export interface Inputs {
   close(): void;
 }
 
-export function openInputs(files: readonly string[]): Inputs {
+export function openInputs(files: readonly string[], filter: InputFilter = {}): Inputs {
   const sources: InputSource[] = [];
+  let identityKeys: Set<string> | undefined;
   try {
     files.forEach((f, i) => sources.push(openInput(f, i)));
+    if (filter.since !== undefined && filter.until !== undefined && filter.until <= filter.since) {
+      throw new UserError(`bad --until: ${new Date(filter.until).toISOString()} is not after --since ${new Date(filter.since).toISOString()}`);
+    }
+    const sessions = filter.sessions?.length ? resolveSessions(sources, filter.sessions) : undefined;
+    for (const s of sources) s.restrict(sessions, filter.since, filter.until);
+    if (filter.identity !== undefined) identityKeys = resolveIdentity(sources, filter.identity);
   } catch (err) {
     for (const s of sources) s.close();
     throw err;
   }
+  const since = filter.since;
+  const until = filter.until;
+  const keys = identityKeys;
+  const filtered = keys !== undefined || since !== undefined || until !== undefined;
   return {
     sources,
-    calls: () => mergeByTime(sources.map((s) => s.calls())),
+    identityKeys: keys,
+    calls: () => {
+      const merged = mergeByTime(sources.map((s) => s.calls()));
+      if (!filtered) return merged;
+      return (function* () {
+        for (const c of merged) {
+          if (keys && !keys.has(c.identityKey)) continue;
+          if (since !== undefined && c.startedAt < since) continue;
+          if (until !== undefined && c.startedAt >= until) continue;
+          yield c;
+        }
+      })();
+    },
     details: (call) => sources[call.source]?.details(call),
     tokenClaims: (call) => (call.tokenHash === undefined ? undefined : sources[call.source]?.tokenClaims(call.tokenHash)),
     identity: (key) => {
@@ -107,6 +150,39 @@ export function openInputs(files: readonly string[]): Inputs {
       for (const s of sources) s.close();
     },
   };
+}
+
+/** --session ids, matched case-insensitively against every capture's sessions. */
+function resolveSessions(sources: InputSource[], wanted: readonly string[]): Set<string> {
+  const har = sources.find((s) => s.kind === "har");
+  if (har) throw new UserError(`--session applies to captures only; ${har.file} is a HAR file (it has no sessions)`);
+  const known = new Map<string, string>();
+  for (const s of sources) for (const id of s.sessionIds()) known.set(id.toLowerCase(), id);
+  const out = new Set<string>();
+  for (const w of wanted) {
+    const id = known.get(w.toLowerCase());
+    if (id === undefined) {
+      const list = [...known.values()];
+      throw new UserError(`unknown session "${w}"; the sessions are: ${list.length ? list.join(", ") : "none"}`);
+    }
+    out.add(id);
+  }
+  return out;
+}
+
+/** --identity: a key or a upn, case-insensitive; a upn may be given in part. */
+function resolveIdentity(sources: InputSource[], wanted: string): Set<string> {
+  const w = wanted.toLowerCase();
+  if (w === "anonymous") return new Set(["anonymous"]);
+  const all = new Map<string, string | undefined>();
+  for (const s of sources) for (const id of s.identityList()) if (!all.has(id.key) || id.upn) all.set(id.key, id.upn);
+  const exact = [...all].filter(([key, upn]) => key.toLowerCase() === w || upn?.toLowerCase() === w).map(([key]) => key);
+  const keys = exact.length ? exact : [...all].filter(([, upn]) => upn !== undefined && upn.toLowerCase().includes(w)).map(([key]) => key);
+  if (keys.length === 0) {
+    const list = [...all].map(([key, upn]) => (upn ? `${upn} (${key})` : key));
+    throw new UserError(`no identity matches "${wanted}"; the identities are: ${list.length ? list.join(", ") : "none (no tokens recorded)"}`);
+  }
+  return new Set(keys);
 }
 
 /**
@@ -190,6 +266,8 @@ class CaptureSource implements InputSource {
   private readonly reader: CaptureReader;
   private identityMap: Map<string, IdentityInfo> | undefined;
   private readonly claimsCache = new Map<string, Record<string, unknown> | undefined>();
+  private sessions: ReadonlySet<string> | undefined;
+  private readonly filter: ExchangeFilter = {};
 
   constructor(
     readonly file: string,
@@ -198,9 +276,28 @@ class CaptureSource implements InputSource {
     this.reader = CaptureReader.open(file);
   }
 
+  restrict(sessions: ReadonlySet<string> | undefined, since: number | undefined, until: number | undefined): void {
+    const mine = sessions && new Set(this.sessionIds().filter((id) => sessions.has(id)));
+    this.sessions = mine;
+    if (mine?.size === 1) this.filter.sessionId = [...mine][0]!;
+    if (since !== undefined) this.filter.from = since;
+    if (until !== undefined) this.filter.to = until;
+  }
+
+  sessionIds(): string[] {
+    return this.reader.sessions().map((s) => s.id);
+  }
+
+  identityList(): Array<{ key: string; upn: string | undefined }> {
+    return this.reader.identities().map((r) => ({ key: r.identityKey, upn: r.upn }));
+  }
+
   *calls(): Generator<Call> {
     const source = this.index;
-    for (const s of this.reader.summaries()) {
+    const sessions = this.sessions;
+    if (sessions?.size === 0) return;
+    for (const s of this.reader.summaries(this.filter)) {
+      if (sessions && !sessions.has(s.sessionId)) continue;
       // Summaries are enough for ordinary rows; only a $batch envelope needs its bodies.
       if (s.parentId === undefined && isBatchUrl(s.url) && s.method.toUpperCase() === "POST") {
         const parts = this.expand(s);
@@ -300,6 +397,18 @@ class HarSource implements InputSource {
 
   *calls(): Generator<Call> {
     for (const ex of this.logical) yield callOf(ex, this.index);
+  }
+
+  restrict(): void {
+    // A HAR has no sessions; time and identity are filtered on the merged stream.
+  }
+
+  sessionIds(): string[] {
+    return [];
+  }
+
+  identityList(): Array<{ key: string; upn: string | undefined }> {
+    return [...this.identities.values()].map((i) => ({ key: i.key, upn: i.upn }));
   }
 
   tokenClaims(hash: string): Record<string, unknown> | undefined {

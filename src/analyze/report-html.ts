@@ -4,6 +4,7 @@
 // the calls made in between below it (grey when they succeeded, amber when not), the
 // catalyst lane highlighted, and the warm period that followed shaded to the right.
 import { duration, who, type AnalysisDoc, type BetweenDoc, type FlipDoc } from "./analysis.js";
+import { exchangeCount, filterText } from "./report-text.js";
 
 export interface HtmlOptions {
   /** Flips drawn (default 50); all are in --json. */
@@ -29,8 +30,8 @@ export function renderHtml(doc: AnalysisDoc, opts: HtmlOptions = {}): string {
 <title>graphtap analyze — ${esc(doc.summary.headline ?? "no flips")}</title>
 <style>${CSS}</style></head><body>
 <header><h1>graphtap analyze</h1>
-<p class="meta">${n(doc.exchanges)} exchanges from ${doc.inputs.map((i) => `<code>${esc(i.file)}</code> (${i.kind})`).join(", ")}
-${doc.firstAt ? ` · ${esc(doc.firstAt)} → ${esc(doc.lastAt ?? "")}` : ""}</p></header>
+<p class="meta">${esc(exchangeCount(doc))} from ${doc.inputs.map((i) => `<code>${esc(i.file)}</code> (${i.kind})`).join(", ")}
+${doc.firstAt ? ` · ${esc(doc.firstAt)} → ${esc(doc.lastAt ?? "")}` : ""}${doc.filters ? ` · only ${esc(filterText(doc.filters))}` : ""}</p></header>
 <section class="headline">${doc.summary.headline ? `<p>${esc(doc.summary.headline)}.</p>` : "<p>No flips: no identity was refused a resource and later given it.</p>"}</section>
 <section class="cards">
 ${card(doc.summary.flips, "flips")}${card(e.catalyst, "after a catalyst")}${card(e["token-refresh"], "after a token refresh")}${card(e.retry, "on a plain retry")}${card(doc.identities, "identities")}${card(doc.refusals, "refusals")}${card(doc.summary.neverRecovered, "never recovered")}
@@ -49,6 +50,19 @@ ${doc.catalysts
   )
   .join("\n")}
 </tbody></table></section>`);
+  }
+
+  if (doc.neverRecovered.length > 0) {
+    const shown = doc.neverRecovered.slice(0, 100);
+    parts.push(`<section><h2>Never recovered</h2>
+<p class="note">Refused, and still refused when the input ended: no later 2xx for the same identity and resource.</p>
+<table class="never"><thead><tr><th>identity</th><th>template</th><th>status</th><th>refusals</th><th>first (UTC)</th><th>last (UTC)</th><th>last request-id</th></tr></thead><tbody>
+${shown
+  .map(
+    (u) => `<tr><td>${esc(who(u.identity))}<br><span class="dim">${esc(u.identity.key)}</span></td><td><code>${esc(u.template)}</code><br><span class="resource">${esc(u.resource)}</span></td><td class="red-text">${u.status ?? "-"}${u.errorCode ? ` ${esc(u.errorCode)}` : ""}</td><td>${u.refusals}</td><td><code>${esc(u.firstAt)}</code></td><td><code>${esc(u.lastAt)}</code></td><td><code>${esc(u.lastRequestId ?? "-")}</code></td></tr>`,
+  )
+  .join("\n")}
+</tbody></table>${doc.neverRecovered.length > shown.length ? `<p class="note">… ${doc.neverRecovered.length - shown.length} more in <code>graphtap analyze --json</code>.</p>` : ""}</section>`);
   }
 
   if (flips.length > 0) {

@@ -1,7 +1,7 @@
 // The human report: the answer first (one sentence), then the ranking, then each flip
 // as a short timeline, then what to paste into a Microsoft support ticket.
 import pc from "picocolors";
-import { duration, who, type AnalysisDoc, type BetweenDoc, type CallDoc, type FlipDoc } from "./analysis.js";
+import { duration, who, type AnalysisDoc, type BetweenDoc, type CallDoc, type FlipDoc, type NeverRecoveredDoc } from "./analysis.js";
 
 export interface TextOptions {
   color: boolean;
@@ -9,6 +9,8 @@ export interface TextOptions {
   maxFlips?: number;
   /** Window calls shown per timeline (default 8, the ones closest to the success). */
   maxWindowLines?: number;
+  /** Never-recovered resources listed (default 10); all are in --json. */
+  maxNeverRecovered?: number;
 }
 
 type Colors = ReturnType<typeof pc.createColors>;
@@ -18,14 +20,15 @@ export function renderText(doc: AnalysisDoc, opts: TextOptions): string {
   const maxFlips = opts.maxFlips ?? 20;
   const out: string[] = [];
   const inputs = doc.inputs.map((i) => `${i.file} (${i.kind})`).join(", ");
-  out.push(c.bold(`graphtap analyze: ${n(doc.exchanges)} exchanges from ${inputs}`));
+  out.push(c.bold(`graphtap analyze: ${exchangeCount(doc)} from ${inputs}`));
+  if (doc.filters) out.push(`only ${filterText(doc.filters)}`);
   const span = doc.firstAt && doc.lastAt ? `, ${doc.firstAt} → ${doc.lastAt}` : "";
   out.push(`${n(doc.identities)} ${plural(doc.identities, "identity", "identities")}, ${n(doc.refusals)} refusals (401/403)${span}`);
   const e = doc.summary.byExplanation;
   out.push(
     `${n(doc.summary.flips)} ${plural(doc.summary.flips, "flip", "flips")} (refused, then succeeded): ` +
       `${e.catalyst} after a catalyst call, ${e["token-refresh"]} after a token refresh, ${e.retry} on a plain retry; ` +
-      `${n(doc.summary.neverRecovered)} refused ${plural(doc.summary.neverRecovered, "resource", "resources")} never recovered`,
+      `${n(doc.summary.neverRecovered)} refused ${plural(doc.summary.neverRecovered, "resource", "resources")} never recovered${doc.neverRecovered.length ? " (listed below)" : ""}`,
   );
   out.push("");
   if (doc.summary.headline) out.push(c.bold(c.yellow(`▶ ${doc.summary.headline}.`)));
@@ -33,6 +36,8 @@ export function renderText(doc: AnalysisDoc, opts: TextOptions): string {
 
   if (doc.catalysts.length > 0) {
     out.push("", c.bold("Catalysts, best first (score = support × precision; see --json for all):"));
+    const r0 = doc.catalysts[0]!;
+    out.push(c.dim(`  precision = (flips + 1) / (flips + stayed-failed + 2), smoothed; #1: (${r0.flips} + 1) / (${r0.flips} + ${r0.failWindows} + 2) = ${r0.precision.toFixed(2)}`));
     const w = Math.min(70, Math.max(...doc.catalysts.slice(0, 10).map((r) => r.template.length)));
     doc.catalysts.slice(0, 10).forEach((r, i) => {
       out.push(
@@ -41,6 +46,13 @@ export function renderText(doc: AnalysisDoc, opts: TextOptions): string {
           `${r.statuses.length ? `, answered ${r.statuses.join("/")}` : ""}${r.attributed ? c.green(`, named for ${r.attributed}`) : ""}`,
       );
     });
+  }
+
+  if (doc.neverRecovered.length > 0) {
+    const max = opts.maxNeverRecovered ?? 10;
+    out.push("", c.bold(`Never recovered (refused, and still refused when the ${doc.inputs.length === 1 ? "input" : "inputs"} ended):`));
+    for (const u of doc.neverRecovered.slice(0, max)) out.push(...neverLines(u, c));
+    if (doc.neverRecovered.length > max) out.push(c.dim(`  … ${doc.neverRecovered.length - max} more (graphtap analyze --json lists them all)`));
   }
 
   const shown = doc.flips.slice(0, maxFlips);
@@ -57,6 +69,30 @@ export function renderText(doc: AnalysisDoc, opts: TextOptions): string {
     });
   }
   return `${out.join("\n")}\n`;
+}
+
+/** "16 exchanges (15 recorded; $batch parts counted one each)", or "15 exchanges" when both agree. */
+export function exchangeCount(doc: AnalysisDoc): string {
+  const head = `${n(doc.exchanges)} ${plural(doc.exchanges, "exchange", "exchanges")}`;
+  return doc.recorded === doc.exchanges ? head : `${head} (${n(doc.recorded)} recorded; $batch parts counted one each)`;
+}
+
+export function filterText(f: NonNullable<AnalysisDoc["filters"]>): string {
+  const parts: string[] = [];
+  if (f.sessions) parts.push(`${plural(f.sessions.length, "session", "sessions")} ${f.sessions.join(", ")}`);
+  if (f.identity !== null) parts.push(`identity ${f.identity}${f.identityKeys ? ` (${f.identityKeys.join(", ")})` : ""}`);
+  if (f.since !== null) parts.push(`since ${f.since}`);
+  if (f.until !== null) parts.push(`until ${f.until}`);
+  return parts.join(", ");
+}
+
+function neverLines(u: NeverRecoveredDoc, c: Colors): string[] {
+  const times = u.refusals === 1 ? "once" : `${u.refusals} times`;
+  const when = u.firstAt === u.lastAt ? `at ${u.firstAt}` : `${u.firstAt} → ${u.lastAt}`;
+  return [
+    `  ${u.template} for ${who(u.identity)} (${u.identity.key}): ${c.red(status(u.status, u.errorCode))}, refused ${times}, ${when}, last request-id ${u.lastRequestId ?? "-"}`,
+    `    ${c.dim(u.resource)}`,
+  ];
 }
 
 function timeline(f: FlipDoc, i: number, total: number, c: Colors, maxLines: number): string[] {
