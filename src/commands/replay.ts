@@ -44,15 +44,16 @@ const command: CommandModule = {
       .option("token-file", { type: "string", describe: "file holding the bearer token" })
       .option("token-cmd", { type: "string", describe: "shell command printing the token; re-run near expiry and on a claims challenge" })
       .option("map", { type: "string", describe: 'JSON map file: { "replace": { prod: lab }, "tokens": { "<identity or upn>": "env:VAR|file:PATH|cmd:COMMAND" } }' })
-      .option("allow-writes", { type: "boolean", describe: "also send methods other than GET and HEAD" })
+      .option("allow-writes", { type: "boolean", describe: "also send methods other than GET and HEAD (a $batch whose parts are all GET/HEAD counts as a read and is sent without it)" })
       .option("dry-run", { type: "boolean", describe: "print the rewritten plan (method, URL, token source) and send nothing" })
       .option("json", { type: "boolean", describe: "print one JSON document instead of the table" })
       .option("db", { type: "string", describe: "capture to record the replay into (default recordings/replay-<time>.sqlite)" })
       .option("pace", { type: "string", default: "fast", describe: 'fast (per-identity order kept), original (recorded gaps), or a speed-up like 10x' })
       .option("fail-on-divergence", { type: "boolean", describe: "exit 3 when any step diverged (for CI)" })
-      .option("max-retries", { type: "number", default: 3, describe: "retries of a step answered 429/503 with Retry-After" })
+      .option("max-retries", { type: "number", default: 3, describe: "retries per step after a 429/503 with Retry-After" })
       .option("max-failures", { type: "number", default: 5, describe: "stop after this many connection failures in a row" })
-      .option("timeout", { type: "number", default: 120, describe: "seconds to wait for each response" }),
+      .option("timeout", { type: "number", default: 120, describe: "seconds to wait for each response" })
+      .epilogue("Only reads are sent unless --allow-writes: GET, HEAD, and a $batch whose parts are all GET/HEAD (it counts as a read)."),
   handler: async (argv) => {
     const args = parseArgs(Args, argv);
     const controller = new AbortController();

@@ -21,9 +21,52 @@ export function skippedEntry(s: Skip): ReplayReport["skipped"][number] {
   return { source: s.source, reason: s.reason, method: s.method, url: s.url, step: s.index };
 }
 
-/** The --json document: the contract's keys first, extras after. */
+/**
+ * The --json document: what it is (graphtap, version), then the contract's keys
+ * (steps, diverged, skipped), extras after.
+ */
 export function toJson(r: ReplayReport): string {
-  return `${JSON.stringify(r, null, 2)}\n`;
+  return `${JSON.stringify({ graphtap: "replay", version: 1, ...r, conclusion: conclusion(r) }, null, 2)}\n`;
+}
+
+const refused = (s: number | null): boolean => s === 401 || s === 403;
+const allowed = (s: number | null): boolean => s !== null && s >= 200 && s < 300;
+
+/**
+ * The one line under the table: the first divergence that matters most (access gained
+ * or lost beats any other difference), e.g. "recorded refused, replay allowed: step 1
+ * GET /v1.0/shares/{shareId}/driveItem 401 → 200 (1 of 5 steps diverged)".
+ */
+export function conclusion(r: ReplayReport): string {
+  const n = r.steps.length;
+  if (n === 0) return "nothing was replayed";
+  if (r.diverged === 0) return `no divergence: ${n === 1 ? "the step" : `all ${n} steps`} answered as recorded`;
+  interface Hit { step: StepResult; what: string; recorded: number | null; replayed: number | null; rank: number }
+  const hits: Hit[] = [];
+  for (const s of r.steps) {
+    if (!s.diverged) continue;
+    const cands: Array<{ what: string; recorded: number | null; replayed: number | null }> = [];
+    if (s.recorded !== s.replayed || !s.parts?.some((p) => p.diverged)) cands.push({ what: s.template, recorded: s.recorded, replayed: s.replayed });
+    for (const p of s.parts ?? []) {
+      if (p.diverged) cands.push({ what: `${s.template} part ${p.id}: ${p.method} ${p.url.replace(/^https?:\/\/[^/]+/, "")}`, recorded: p.recorded, replayed: p.replayed });
+    }
+    for (const c of cands) {
+      const rank = (refused(c.recorded) && allowed(c.replayed)) || (allowed(c.recorded) && refused(c.replayed)) ? 0 : c.replayed === null ? 2 : 1;
+      hits.push({ step: s, ...c, rank });
+    }
+  }
+  const best = hits.sort((a, b) => a.rank - b.rank || a.step.step - b.step.step)[0];
+  const of = `(${r.diverged} of ${n} step${n === 1 ? "" : "s"} diverged)`;
+  if (!best) return `${r.diverged} of ${n} steps diverged`;
+  const head =
+    refused(best.recorded) && allowed(best.replayed)
+      ? "recorded refused, replay allowed"
+      : allowed(best.recorded) && refused(best.replayed)
+        ? "recorded allowed, replay refused"
+        : best.replayed === null
+          ? `replay got no answer${best.step.error ? ` (${best.step.error})` : ""}`
+          : "answers differ";
+  return `${head}: step ${best.step.step} ${best.what} ${status(best.recorded)} → ${status(best.replayed)} ${of}`;
 }
 
 const status = (s: number | null): string => (s === null ? "—" : String(s));
@@ -52,6 +95,7 @@ export function formatTable(r: ReplayReport, width = 110): string {
       lines.push(`${pad("", 5)}   part ${truncate(`${p.id} ${p.method} ${p.url.replace(/^https?:\/\/[^/]+/, "")}`, tmplWidth - 8)} ${status(p.recorded)} → ${status(p.replayed)} ${p.diverged ? "✗" : "✓"}`);
     }
   }
+  lines.push("", conclusion(r));
   if (r.skipped.length) {
     lines.push("", "skipped:");
     for (const k of r.skipped) lines.push(`  ${pad(String(k.step), 5)} ${k.method} ${truncate(k.url, 70)}: ${k.reason}`);
