@@ -104,7 +104,7 @@ describe("graphtap analyze (CLI)", () => {
     const lines = r.stdout.split("\n");
     expect(lines[0]).toMatch(/^graphtap analyze: 5 exchanges from .*guest-flip\.har \(har\)$/);
     expect(r.stdout).toContain(
-      "▶ GET /v1.0/shares/{shareId}/driveItem failed 401 accessDenied once for guest alice_fabrikam.com#EXT#@contoso.onmicrosoft.com, and succeeded right after GET /v1.0/groups/{id}/drive (403); it then worked for 5.2 h before failing again.",
+      "▶ GET /v1.0/shares/{shareId}/driveItem was refused once (401 accessDenied) for guest alice_fabrikam.com#EXT#@contoso.onmicrosoft.com, and access came back right after GET /v1.0/groups/{id}/drive (403); it then worked for 5.2 h before failing again.",
     );
     expect(r.stdout).toMatch(/Flip 1 of 1 — catalyst: GET \/v1\.0\/groups\/\{id\}\/drive/);
     expect(r.stdout).toMatch(/\+2s\s+403 accessDenied\s+GET \/v1\.0\/groups\/\{id\}\/drive ◀ catalyst/);

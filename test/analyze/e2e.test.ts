@@ -116,6 +116,7 @@ describe("analyze captures recorded through the proxy from the simulated tenant"
     });
     const doc = (seedDoc = analyzeFiles([db]));
     expect(doc.exchanges).toBe(24);
+    expect(doc.recorded).toBe(24);
     expect(doc.flips).toHaveLength(3);
     for (const f of doc.flips) {
       expect(f).toMatchObject({ template: SHARE_T, explanation: "catalyst", catalyst: DRIVE_T });
@@ -135,7 +136,8 @@ describe("analyze captures recorded through the proxy from the simulated tenant"
     expect(me.failWindows).toBeGreaterThanOrEqual(3);
     expect(me.score).toBeLessThan(doc.catalysts[0]!.score);
     expect(doc.summary.headline).toMatch(
-      /^GET \/v1\.0\/shares\/\{shareId\}\/driveItem failed 401 accessDenied 3 times for guest alice_.*#EXT#.*, and each time succeeded right after GET \/v1\.0\/groups\/\{id\}\/drive \(403\); it then worked for /,
+      // 2 refusals in each of the 3 episodes: 6 refusals, not 3.
+      /^GET \/v1\.0\/shares\/\{shareId\}\/driveItem was refused 6 times \(401 accessDenied\) in 3 episodes for guest alice_.*#EXT#.*, and each time access came back right after GET \/v1\.0\/groups\/\{id\}\/drive \(403\); it then worked for /,
     );
     // The evidence a support engineer asks for, from the sim's headers.
     expect(doc.flips[0]!.failure.dataCenter).toBeTruthy();
@@ -191,6 +193,10 @@ describe("analyze captures recorded through the proxy from the simulated tenant"
     const doc = analyzeFiles([db]);
     expect(doc.flips).toEqual([]);
     expect(doc.summary.neverRecovered).toBe(1);
+    expect(doc.neverRecovered).toHaveLength(1);
+    expect(doc.neverRecovered[0]).toMatchObject({ template: SHARE_T, status: 401, errorCode: "accessDenied", refusals: 4 });
+    expect(doc.neverRecovered[0]!.identity.upn).toMatch(/^alice_.*#EXT#@/);
+    expect(doc.neverRecovered[0]!.lastRequestId).toBeTruthy();
     expect(doc.summary.failWindows).toBe(3);
     expect(doc.catalysts).toEqual([]);
     // Merged with the seed capture, /me's negative evidence grows; the catalyst still wins.
@@ -224,6 +230,7 @@ describe("analyze captures recorded through the proxy from the simulated tenant"
     });
     const doc = analyzeFiles([db]);
     expect(doc.exchanges).toBe(4); // 2 parts + 1 call + 1 part
+    expect(doc.recorded).toBe(3); // 2 envelopes + 1 call, as `list` counts them
     expect(doc.flips).toHaveLength(1);
     const f = doc.flips[0]!;
     expect(f.template).toBe(SHARE_T);

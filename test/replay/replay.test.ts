@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { UserError } from "../../src/errors.js";
 import { CaptureReader } from "../../src/recorder/reader.js";
-import { runReplay, toJson } from "../../src/replay/index.js";
+import { formatTable, runReplay, toJson } from "../../src/replay/index.js";
 import { startSim, type Sim } from "../../src/sim/index.js";
 import { bearerToken } from "../../src/graph/token.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -82,6 +82,11 @@ describe("replay prod → lab", () => {
     expect(third).toMatchObject({ recorded: 200, replayed: 200, diverged: false });
     expect(report.diverged).toBe(1);
     expect(warnings).toEqual([]);
+    // The conclusion sits right under the table's rows.
+    const table = formatTable(report).split("\n");
+    const at = table.findIndex((l) => l.startsWith("recorded refused, replay allowed: "));
+    expect(table[at]).toBe(`recorded refused, replay allowed: step 1 GET /v1.0/shares/{shareId}/driveItem 401 → 200 (1 of ${report.steps.length} steps diverged)`);
+    expect(table.slice(0, at).filter((l) => /^\d+\s/.test(l))).toHaveLength(report.steps.length);
 
     // The output capture: linked to the sources, tokens redacted, analyze-readable.
     const out = CaptureReader.open(report.capture!);
@@ -135,7 +140,9 @@ describe("replay prod → lab", () => {
     await startLab();
     const { report } = await runReplay(labOpts());
     const doc = JSON.parse(toJson(report)) as Record<string, unknown>;
-    expect(Object.keys(doc).slice(0, 3)).toEqual(["steps", "diverged", "skipped"]);
+    expect(Object.keys(doc).slice(0, 5)).toEqual(["graphtap", "version", "steps", "diverged", "skipped"]);
+    expect(doc).toMatchObject({ graphtap: "replay", version: 1 });
+    expect(doc["conclusion"]).toBe(`recorded refused, replay allowed: step 1 GET /v1.0/shares/{shareId}/driveItem 401 → 200 (1 of ${report.steps.length} steps diverged)`);
     const steps = doc["steps"] as Array<Record<string, unknown>>;
     expect(Object.keys(steps[0]!).slice(0, 6)).toEqual(["source", "method", "url", "recorded", "replayed", "diverged"]);
     expect(steps[0]).toMatchObject({ method: "GET", recorded: 401, replayed: 200, diverged: true });
