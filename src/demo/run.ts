@@ -76,7 +76,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       await playGuestStory(sim, client, {
         cycles: opts.cycles,
         warmForMs: opts.warmForMs,
-        ...(opts.live ? {} : { onStep: (what, status) => say(`  ${statusColor(c, status)}  ${what}`) }),
+        onCycle: (cycle) =>
+          say(
+            c.dim(
+              cycle === 0
+                ? `  cycle 1 of ${opts.cycles}: the guest has never opened the file`
+                : `  cycle ${cycle + 1} of ${opts.cycles}: ${opts.warmForMs / 1000}s later, the guest's access has expired`,
+            ),
+          ),
+        ...(opts.live ? {} : { onStep: (what, status) => say(`    ${statusColor(c, status)}  ${what}`) }),
       });
     } finally {
       await client.close();
