@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Exchange, TunnelRecord } from "../exchange/types.js";
 import { UserError } from "../errors.js";
-import type { SessionStart } from "./writer.js";
+import { subscribe, type SessionStart } from "./writer.js";
 
 export type ToWorker =
   | { type: "batch"; exchanges: Exchange[]; tunnels: TunnelRecord[] }
@@ -87,14 +87,7 @@ export class ThreadedCaptureWriter {
   }
 
   attach(source: EventEmitter): () => void {
-    const onExchange = (ex: Exchange): void => this.write(ex);
-    const onTunnel = (t: TunnelRecord): void => this.writeTunnel(t);
-    source.on("exchange", onExchange);
-    source.on("tunnel", onTunnel);
-    const detach = (): void => {
-      source.off("exchange", onExchange);
-      source.off("tunnel", onTunnel);
-    };
+    const detach = subscribe(source, this);
     this.detachers.push(detach);
     return detach;
   }

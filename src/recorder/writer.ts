@@ -122,6 +122,24 @@ function isConstraint(err: unknown): boolean {
   return typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT");
 }
 
+/** Sends a source's 'exchange' and 'tunnel' events to a sink; returns an idempotent detach. */
+export function subscribe(
+  source: EventEmitter,
+  sink: { write(ex: Exchange): void; writeTunnel(t: TunnelRecord): void },
+): () => void {
+  const onExchange = (ex: Exchange): void => sink.write(ex);
+  const onTunnel = (t: TunnelRecord): void => sink.writeTunnel(t);
+  source.on("exchange", onExchange);
+  source.on("tunnel", onTunnel);
+  let attached = true;
+  return () => {
+    if (!attached) return;
+    attached = false;
+    source.off("exchange", onExchange);
+    source.off("tunnel", onTunnel);
+  };
+}
+
 export class CaptureWriter {
   /** The session started by startSession(), if any. */
   sessionId: string | undefined;
@@ -221,17 +239,7 @@ export class CaptureWriter {
 
   /** Records every 'exchange' and 'tunnel' event of `source` until close(); returns a detach function. */
   attach(source: EventEmitter): () => void {
-    const onExchange = (ex: Exchange): void => this.write(ex);
-    const onTunnel = (t: TunnelRecord): void => this.writeTunnel(t);
-    source.on("exchange", onExchange);
-    source.on("tunnel", onTunnel);
-    let attached = true;
-    const detach = (): void => {
-      if (!attached) return;
-      attached = false;
-      source.off("exchange", onExchange);
-      source.off("tunnel", onTunnel);
-    };
+    const detach = subscribe(source, this);
     this.detachers.push(detach);
     return detach;
   }
