@@ -6,7 +6,8 @@ import type { Argv, CommandModule } from "yargs";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { simBanner } from "../sim/banner.js";
-import { scenarioByName, startSim } from "../sim/index.js";
+import { prodScenario, scenarioByName, startSim } from "../sim/index.js";
+import { writeReplayMap } from "../sim/replay-map.js";
 import { parseArgs, untilStopSignal } from "./args.js";
 
 const Args = z.object({
@@ -18,6 +19,7 @@ const Args = z.object({
   tokenLifetime: z.number().positive(),
   caOut: z.string().min(1).optional(),
   gzip: z.boolean(),
+  mapOut: z.string().min(1).optional(),
 });
 
 const command: CommandModule = {
@@ -32,7 +34,11 @@ const command: CommandModule = {
       .option("propagation-delay", { type: "number", default: 0, describe: "seconds between the catalyst and access being granted" })
       .option("token-lifetime", { type: "number", default: 4500, describe: "seconds the printed tokens stay valid" })
       .option("ca-out", { type: "string", describe: "where to write the sim's CA certificate (default: a file in the temp directory)" })
-      .option("gzip", { type: "boolean", default: true, describe: "gzip bodies when the client accepts it" }),
+      .option("gzip", { type: "boolean", default: true, describe: "gzip bodies when the client accepts it" })
+      .option("map-out", {
+        type: "string",
+        describe: "write a replay map from the prod scenario's ids to this sim's (with token files), for graphtap replay --map",
+      }),
   handler: async (argv) => {
     const args = parseArgs(Args, argv);
     const scenario = scenarioByName(args.scenario, {
@@ -56,6 +62,21 @@ const command: CommandModule = {
       throw new UserError(`cannot write the CA to ${caPath}: ${(err as Error).message}`);
     }
     process.stdout.write(simBanner(sim, caPath));
+    if (args.mapOut) {
+      try {
+        writeReplayMap(sim, prodScenario(), args.mapOut);
+      } catch (err) {
+        await sim.close();
+        throw new UserError(`cannot write the replay map to ${args.mapOut}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      process.stdout.write(
+        [
+          `replay map (prod ids → ${scenario.name} ids, tokens in files beside it): ${args.mapOut}`,
+          `  graphtap replay recordings/demo.sqlite --map ${args.mapOut} --upstream graph.microsoft.com=${sim.url} --upstream-ca ${caPath}`,
+          "",
+        ].join("\n"),
+      );
+    }
     await untilStopSignal();
     await sim.close();
     // The default CA file is a throw-away like the CA itself; one the user named stays.
