@@ -1,10 +1,18 @@
 // Shared bench plumbing: child processes that announce their port, and latency stats.
 import { spawn } from "node:child_process";
 
+const children = new Set();
+// A bench that fails half-way must not leave its servers running.
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
 /** Starts `node args…` and resolves when a stdout line matches `pattern`. */
 export function startChild(args, pattern, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    children.add(child);
+    child.once("exit", () => children.delete(child));
     let out = "";
     let err = "";
     const timer = setTimeout(() => reject(new Error(`timeout waiting for ${pattern}: ${out}${err}`)), 20_000);
