@@ -67,6 +67,8 @@ export interface FlipOptions {
   maxBetween?: number;
   /** Log entries kept per identity with a pending refusal (default 5000). */
   maxLog?: number;
+  /** Called as each flip is found (the live console reports them while the proxy runs). */
+  onFlip?: (flip: FoundFlip) => void;
 }
 
 export interface FlipScan {
@@ -137,6 +139,7 @@ export class FlipFinder {
   private readonly templateCache = new Map<string, string>();
   private readonly maxBetween: number;
   private readonly maxLog: number;
+  private readonly onFlip: ((flip: FoundFlip) => void) | undefined;
 
   constructor(
     opts: FlipOptions = {},
@@ -145,6 +148,7 @@ export class FlipFinder {
   ) {
     this.maxBetween = opts.maxBetween ?? 200;
     this.maxLog = Math.max(16, opts.maxLog ?? 5000);
+    this.onFlip = opts.onFlip;
   }
 
   template(call: Call): string {
@@ -212,6 +216,7 @@ export class FlipFinder {
       if (p) {
         const flip = this.flip(st, resource, p, call, idx);
         this.flips.push(flip);
+        this.onFlip?.(flip);
         st.pending.delete(resource);
         st.warm.set(resource, flip);
       } else {

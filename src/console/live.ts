@@ -3,13 +3,19 @@
 import type { EventEmitter } from "node:events";
 import pc from "picocolors";
 import type { Exchange, TunnelRecord } from "../exchange/types.js";
+import { FlipFinder, type FoundFlip } from "../analyze/flips.js";
+import { callOf } from "../analyze/inputs.js";
+import { logicalExchanges } from "../graph/batch.js";
 import { graphFieldsOf } from "../graph/fields.js";
+import { identityOf } from "../graph/identity.js";
 
 export interface ConsoleOptions {
   out: NodeJS.WritableStream;
   color: boolean;
   /** Width the URL is shortened to. */
   urlWidth?: number;
+  /** Report flips (refused, then allowed) the moment they happen (default true). */
+  flips?: boolean;
 }
 
 interface Tally {
@@ -36,8 +42,13 @@ export class LiveConsole {
     hosts: new Set(),
   };
 
+  /** Spots flips as they happen; the full ranking is analyze's job. */
+  private readonly finder: FlipFinder | undefined;
+  private flipsSeen = 0;
+
   constructor(private readonly opts: ConsoleOptions) {
     this.c = pc.createColors(opts.color);
+    if (opts.flips !== false) this.finder = new FlipFinder({ maxBetween: 20, onFlip: (f) => this.flip(f) });
   }
 
   attach(source: EventEmitter): () => void {
@@ -51,8 +62,14 @@ export class LiveConsole {
     };
   }
 
+  private readonly upns = new Map<string, string>();
+
   exchange(ex: Exchange): void {
     const t = this.tally;
+    if (this.finder && ex.token) {
+      const upn = ex.token.claims["upn"] ?? ex.token.claims["unique_name"] ?? ex.token.claims["preferred_username"];
+      if (typeof upn === "string") this.upns.set(identityOf(ex.token).key, upn);
+    }
     t.exchanges += 1;
     const url = new URL(ex.url);
     t.hosts.add(url.host);
@@ -75,6 +92,26 @@ export class LiveConsole {
       .filter(Boolean)
       .join(" ");
     this.opts.out.write(`${line}\n`);
+    if (this.finder) for (const part of logicalExchanges([ex])) this.finder.push(callOf(part, 0));
+  }
+
+  /** One highlighted line: what flipped, for whom, and what came in between. */
+  private flip(f: FoundFlip): void {
+    this.flipsSeen += 1;
+    const upn = this.upns.get(f.identityKey) ?? f.identityKey;
+    const why =
+      f.explanation === "token-refresh"
+        ? "with a new token"
+        : f.explanation === "retry"
+          ? `on a plain retry after ${f.waitSeconds.toFixed(1)} s`
+          : `after ${[...new Map(f.between.map((b) => [b.template, b.status])).entries()]
+              .slice(-3)
+              .map(([t, st]) => `${t} (${st ?? "no answer"})`)
+              .join(", ")}`;
+    const failed = `${f.failure.status}${f.failure.errorCode ? ` ${f.failure.errorCode}` : ""}`;
+    this.opts.out.write(
+      `${this.c.magenta(this.c.bold("▶ flip"))} ${f.template} ${this.c.yellow(failed)} → ${this.c.green(String(f.success.status))} for ${upn} ${why}\n`,
+    );
   }
 
   tunnel(t: TunnelRecord): void {
@@ -102,6 +139,9 @@ export class LiveConsole {
     if (t.upstreamErrors) lines.push(`  upstream errors: ${t.upstreamErrors}`);
     if (t.handshakeFailures) {
       lines.push(`  TLS handshakes refused by the client: ${t.handshakeFailures} (does it trust graphtap's CA? graphtap ca prints its path)`);
+    }
+    if (this.flipsSeen) {
+      lines.push(`  flips seen: ${this.flipsSeen} (refused, then allowed); graphtap analyze ranks what caused them`);
     }
     if (captureFile) lines.push(`  capture: ${captureFile}`, `  next: graphtap analyze ${captureFile}`);
     return lines.join("\n");
