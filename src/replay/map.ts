@@ -162,6 +162,8 @@ export class Rewriter {
           .join("/");
       }
     }
+    // A rewritten path can never reach into the authority (https://graph…@evil/…).
+    if (origin && path !== "" && !path.startsWith("/")) path = `/${path}`;
     const query = m[3] === undefined ? "" : `?${m[3].slice(1).split("&").map((p) => this.queryPair(p)).join("&")}`;
     return `${origin}${path}${query}${m[4] ?? ""}`;
   }

@@ -92,7 +92,17 @@ export function planStep(ex: Exchange, index: number, ctx: PlanContext): Planned
   }
 
   const url = ctx.rewriter.url(ex.url);
-  const rewritten = new URL(url);
+  let rewritten: URL;
+  try {
+    rewritten = new URL(url);
+  } catch {
+    return skip("the map turned the URL into something that is not a URL");
+  }
+  // The safety check again, on what is really sent: a map entry must never move a
+  // token to another host or off https.
+  if (rewritten.protocol !== "https:" || rewritten.hostname.toLowerCase() !== host || rewritten.username || rewritten.password) {
+    return skip(`the map rewrote the URL to ${rewritten.origin}: the token is only sent to ${host} or its --upstream`);
+  }
   const sendUrl = upstream ? joinUpstream(upstream.url, rewritten) : url;
 
   const contentType = header(ex.requestHeaders, "content-type");
