@@ -23,8 +23,11 @@ export function redactRequestHeaders(headers: HeaderList): RedactedRequest {
         token = { hash, claims: keptClaims(decodeJwtClaims(raw)) };
         out.push([name, `Bearer ${hash}`]);
       } else {
-        // Basic or another scheme: keep the scheme name only.
-        out.push([name, `${value.split(/\s+/)[0] ?? ""} [redacted]`]);
+        // Basic or another scheme: keep the scheme name only, and only when it is one
+        // (a bare credential with no scheme is dropped whole).
+        const [first, ...rest] = value.trim().split(/\s+/);
+        const scheme = first && rest.length > 0 && /^[A-Za-z][A-Za-z0-9._~+-]{0,29}$/.test(first) ? `${first} ` : "";
+        out.push([name, `${scheme}[redacted]`]);
       }
     } else if (name === "cookie") {
       out.push([name, redactCookiePairs(value)]);
@@ -49,7 +52,8 @@ function redactCookiePairs(value: string): string {
     .split(";")
     .map((pair) => {
       const eq = pair.indexOf("=");
-      return eq < 0 ? pair.trim() : `${pair.slice(0, eq).trim()}=[redacted]`;
+      // A nameless cookie is all value: nothing of it is kept.
+      return eq < 0 ? "[redacted]" : `${pair.slice(0, eq).trim()}=[redacted]`;
     })
     .join("; ");
 }
@@ -58,8 +62,8 @@ function redactCookiePairs(value: string): string {
 function redactSetCookie(value: string): string {
   const [first, ...attrs] = value.split(";");
   const eq = (first ?? "").indexOf("=");
-  const name = eq < 0 ? (first ?? "").trim() : (first ?? "").slice(0, eq).trim();
-  return [`${name}=[redacted]`, ...attrs.map((a) => a.trim())].join("; ");
+  const pair = eq < 0 ? "[redacted]" : `${(first ?? "").slice(0, eq).trim()}=[redacted]`;
+  return [pair, ...attrs.map((a) => a.trim())].join("; ");
 }
 
 /** Node's rawHeaders ([k, v, k, v…]) as a lower-cased HeaderList. */
@@ -69,17 +73,44 @@ export function headerListFromRaw(raw: string[]): HeaderList {
   return out;
 }
 
+/** Quick test that a body may hold a credential at all (most bodies do not). */
+const MAY_HOLD_SECRET = /authorization|_token|client_secret|client_assertion|assertion=|password=|code=|code_verifier/i;
+
+/** JSON string values of these keys are credentials (OAuth token responses and requests). */
+const JSON_SECRET =
+  /("(?:access_token|refresh_token|id_token|client_secret|client_assertion)"\s*:\s*")((?:[^"\\]|\\.)*)("|$)/gi;
+/** form-urlencoded fields that are credentials (token requests). */
+const FORM_SECRET =
+  /(^|[&?])(access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|code|code_verifier)=([^&]*)/gi;
+/** `"Authorization": "Bearer …"` inside JSON, e.g. in a $batch part; escapes included. */
+const JSON_AUTHORIZATION = /("authorization"\s*:\s*")((?:[^"\\]|\\.)*)("|$)/gi;
+
 /**
- * A $batch part may carry its own `"Authorization": "Bearer …"` inside the JSON body.
- * The token is replaced by its hash in the bytes themselves (works on truncated
- * bodies too, where JSON parsing would fail).
+ * Removes credentials from a body, in its bytes (works on truncated bodies too, where
+ * parsing would fail): a bearer token in a `$batch` part becomes `Bearer <hash>` like
+ * the Authorization header; OAuth secrets in JSON or form bodies become [redacted].
+ * Graph's own `"code": "accessDenied"` is not a credential and stays.
  */
-export function redactBodyTokens(bytes: Buffer): Buffer {
-  if (bytes.indexOf("uthorization") < 0) return bytes;
+export function redactBodySecrets(bytes: Buffer): Buffer {
+  if (bytes.length === 0) return bytes;
+  const latin = bytes.toString("latin1");
+  if (!MAY_HOLD_SECRET.test(latin)) return bytes;
   const text = bytes.toString("utf8");
-  const scrubbed = text.replace(
-    /("authorization"\s*:\s*")(?:bearer\s+)?([^"\\]+)(")?/gi,
-    (_m, head: string, token: string, tail: string | undefined) => `${head}Bearer ${tokenHash(token)}${tail ?? ""}`,
-  );
+  const scrubbed = text
+    .replace(JSON_AUTHORIZATION, (_m, head: string, raw: string, tail: string) => {
+      const value = unescapeJson(raw);
+      const token = bearerToken(value) ?? value.trim();
+      return `${head}Bearer ${tokenHash(token)}${tail}`;
+    })
+    .replace(JSON_SECRET, (_m, head: string, _v: string, tail: string) => `${head}[redacted]${tail}`)
+    .replace(FORM_SECRET, (_m, lead: string, name: string) => `${lead}${name}=[redacted]`);
   return scrubbed === text ? bytes : Buffer.from(scrubbed, "utf8");
+}
+
+function unescapeJson(raw: string): string {
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return raw; // cut mid-escape (a truncated body): hash what is there
+  }
 }

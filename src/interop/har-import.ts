@@ -4,6 +4,7 @@
 // and claims, exact body facts) instead of what a browser HAR can tell.
 import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../errors.js";
+import { redactBodySecrets } from "../exchange/redact.js";
 import { newId } from "../exchange/id.js";
 import type { CapturedBody, Exchange, HeaderList } from "../exchange/types.js";
 import { CaptureReader, CaptureWriter } from "../recorder/index.js";
@@ -72,7 +73,7 @@ export function applyGraphtapFields(ex: Exchange, fields: GraphtapEntryFields, r
   }
   const post = raw.request?.postData;
   if (post?._encoding === "base64" && typeof post.text === "string" && out.requestBody) {
-    out.requestBody = { ...out.requestBody, bytes: Buffer.from(post.text, "base64") };
+    out.requestBody = { ...out.requestBody, bytes: redactBodySecrets(Buffer.from(post.text, "base64")) };
   }
   const req = withFacts(out.requestBody, fields.requestBody);
   if (req) out.requestBody = req;

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { UserError } from "../errors.js";
-import { redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
+import { redactBodySecrets, redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
 import type { CapturedBody, Exchange, HeaderList } from "../exchange/types.js";
 
 // Only what graphtap reads is validated; every other field (comments, _custom fields,
@@ -144,7 +144,7 @@ function toExchange(e: HarEntry, id: string, sessionId: string): Exchange {
   const reqText = e.request.postData?.text;
   if (reqText != null && reqText !== "") {
     const bytes = e.request.postData?.encoding === "base64" ? Buffer.from(reqText, "base64") : Buffer.from(reqText, "utf8");
-    ex.requestBody = body(bytes, e.request.bodySize);
+    ex.requestBody = body(redactBodySecrets(bytes), e.request.bodySize);
   }
   // Status 0 is how DevTools and Charles write "no response" (blocked, aborted, offline).
   if (e.response.status > 0) {
@@ -153,7 +153,7 @@ function toExchange(e: HarEntry, id: string, sessionId: string): Exchange {
     const c = e.response.content;
     if (c?.text != null && c.text !== "") {
       const bytes = c.encoding === "base64" ? Buffer.from(c.text, "base64") : Buffer.from(c.text, "utf8");
-      ex.responseBody = body(bytes, e.response.bodySize);
+      ex.responseBody = body(redactBodySecrets(bytes), e.response.bodySize);
     }
   } else {
     ex.error = { code: "NO_RESPONSE", message: e.response._error ?? "the HAR entry has no response", phase: "response" };

@@ -4,7 +4,7 @@
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import { newId } from "../exchange/id.js";
-import { headerListFromRaw, redactBodyTokens, redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
+import { headerListFromRaw, redactBodySecrets, redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
 import type { Exchange, ExchangeError, ExchangePhase } from "../exchange/types.js";
 import { header } from "../exchange/types.js";
 import { BodyTap } from "./body-tap.js";
@@ -158,12 +158,12 @@ export class Flow {
       responseHeaders,
     };
     if (this.ttfbMs !== undefined) ex.ttfbMs = round(this.ttfbMs);
-    if (requestBody) ex.requestBody = { ...requestBody, bytes: redactBodyTokens(requestBody.bytes) };
+    if (requestBody) ex.requestBody = { ...requestBody, bytes: redactBodySecrets(requestBody.bytes) };
     if (this.proxyRes) {
       ex.status = this.proxyRes.statusCode;
       if (this.proxyRes.statusMessage) ex.statusText = this.proxyRes.statusMessage;
     }
-    if (responseBody) ex.responseBody = responseBody;
+    if (responseBody) ex.responseBody = { ...responseBody, bytes: redactBodySecrets(responseBody.bytes) };
     if (this.error) ex.error = this.error;
     if (token) ex.token = token;
     if (this.opts.upstreamUrl) ex.upstreamUrl = this.opts.upstreamUrl.href;

@@ -4,7 +4,7 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { request, type Dispatcher } from "undici";
 import { newId } from "../exchange/id.js";
-import { redactBodyTokens, redactRequestHeaders, redactResponseHeaders, type RedactedRequest } from "../exchange/redact.js";
+import { redactBodySecrets, redactRequestHeaders, redactResponseHeaders, type RedactedRequest } from "../exchange/redact.js";
 import type { CapturedBody, Exchange, ExchangeError, ExchangePhase, HeaderList, TokenInfo } from "../exchange/types.js";
 import { header } from "../exchange/types.js";
 import { claimsChallenge } from "../graph/errors.js";
@@ -102,7 +102,7 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
   };
   if (redacted.token) ex.token = redacted.token;
   if (step.sendUrl !== step.url) ex.upstreamUrl = step.sendUrl;
-  if (step.body) ex.requestBody = capture(redactBodyTokens(step.body), step.body.length, opts.maxBody);
+  if (step.body) ex.requestBody = capture(redactBodySecrets(step.body), step.body.length, opts.maxBody);
 
   try {
     const flat: string[] = [];
@@ -136,7 +136,8 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
       ex.error = transportError(err, "response");
     }
     if (wire > 0 || header(resHeaders, "content-length") !== undefined) {
-      ex.responseBody = decodeBody(chunks, wire, header(resHeaders, "content-encoding"), opts.maxBody);
+      const decoded = decodeBody(chunks, wire, header(resHeaders, "content-encoding"), opts.maxBody);
+      if (decoded) ex.responseBody = { ...decoded, bytes: redactBodySecrets(decoded.bytes) };
     }
   } catch (err) {
     ex.error = opts.signal.aborted ? { code: "CLIENT_ABORTED", message: "replay interrupted", phase: "client" } : transportError(err);

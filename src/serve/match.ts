@@ -5,7 +5,7 @@
 // who is calling is matched by identity in ./server.ts instead.
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.js";
-import { redactBodyTokens } from "../exchange/redact.js";
+import { redactBodySecrets } from "../exchange/redact.js";
 import type { HeaderList } from "../exchange/types.js";
 import { resourceKey } from "../graph/templates.js";
 
@@ -83,7 +83,7 @@ export function baseKey(method: string, url: string, headers: HeaderList, opts: 
  */
 export function bodyKey(body: Buffer | undefined, opts: MatchOptions): string {
   if (!opts.matchBody || !body || body.length === 0) return "";
-  const scrubbed = redactBodyTokens(body);
+  const scrubbed = redactBodySecrets(body);
   let canonical: string = scrubbed.toString("utf8");
   try {
     canonical = JSON.stringify(sortKeys(JSON.parse(canonical)));

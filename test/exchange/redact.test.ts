@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactBodyTokens, redactRequestHeaders, redactResponseHeaders } from "../../src/exchange/redact.js";
+import { redactBodySecrets, redactRequestHeaders, redactResponseHeaders } from "../../src/exchange/redact.js";
 import { tokenHash } from "../../src/graph/token.js";
 
 const claims = { tid: "t-1", oid: "o-1", upn: "alice@contoso.com", secret_blob: "x" };
@@ -36,13 +36,52 @@ describe("redaction at the proxy edge", () => {
     const body = JSON.stringify({
       requests: [{ id: "1", method: "GET", url: "/me", headers: { Authorization: `Bearer ${token}` } }],
     });
-    const out = redactBodyTokens(Buffer.from(body)).toString();
+    const out = redactBodySecrets(Buffer.from(body)).toString();
     expect(out).not.toContain(token);
     expect(out).toContain(`Bearer ${tokenHash(token)}`);
     expect(JSON.parse(out).requests[0].headers.Authorization).toBe(`Bearer ${tokenHash(token)}`);
     const cut = body.slice(0, body.indexOf(token) + 20);
-    expect(redactBodyTokens(Buffer.from(cut)).toString()).not.toContain(token.slice(0, 20));
+    expect(redactBodySecrets(Buffer.from(cut)).toString()).not.toContain(token.slice(0, 20));
     const plain = Buffer.from('{"displayName":"x"}');
-    expect(redactBodyTokens(plain)).toBe(plain);
+    expect(redactBodySecrets(plain)).toBe(plain);
+  });
+
+  it("drops a credential sent with no scheme, and nameless cookies", () => {
+    const { headers } = redactRequestHeaders([
+      ["authorization", token],
+      ["cookie", "secretwithoutname; a=1"],
+    ]);
+    expect(JSON.stringify(headers)).not.toContain(token.slice(0, 30));
+    expect(headers[0]).toEqual(["authorization", "[redacted]"]);
+    expect(headers[1]).toEqual(["cookie", "[redacted]; a=[redacted]"]);
+    expect(redactResponseHeaders([["set-cookie", "opaquevalue; Path=/"]])).toEqual([["set-cookie", "[redacted]; Path=/"]]);
+  });
+
+  it("finds tokens in bodies whatever the key's case, and through JSON escapes", () => {
+    const upper = Buffer.from(`{"requests":[{"headers":{"AUTHORIZATION":"Bearer ${token}"}}]}`);
+    expect(redactBodySecrets(upper).toString()).not.toContain(token.slice(-20));
+    const escaped = token.replace(".", "\\u002e");
+    expect(escaped).not.toBe(token);
+    const body = Buffer.from(`{"headers":{"Authorization":"Bearer ${escaped}"}}`);
+    const out = redactBodySecrets(body).toString();
+    expect(out).toContain(`Bearer ${tokenHash(token)}`);
+    expect(out).not.toContain(token.split(".")[2]!);
+  });
+
+  it("removes OAuth secrets from token requests and responses, and keeps Graph error codes", () => {
+    const response = Buffer.from(
+      JSON.stringify({ token_type: "Bearer", access_token: token, refresh_token: "RTSECRET-1", id_token: "IDSECRET", expires_in: 3599 }),
+    );
+    const r = redactBodySecrets(response).toString();
+    expect(r).not.toMatch(/RTSECRET|IDSECRET/);
+    expect(r).not.toContain(token.slice(-20));
+    expect(JSON.parse(r)).toMatchObject({ token_type: "Bearer", access_token: "[redacted]", expires_in: 3599 });
+    const form = Buffer.from("grant_type=refresh_token&client_id=abc&refresh_token=RTSECRET-2&client_secret=CS~SECRET&scope=openid");
+    const f = redactBodySecrets(form).toString();
+    expect(f).toBe("grant_type=refresh_token&client_id=abc&refresh_token=[redacted]&client_secret=[redacted]&scope=openid");
+    const code = redactBodySecrets(Buffer.from("code=AUTHCODE&grant_type=authorization_code&code_verifier=V")).toString();
+    expect(code).toBe("code=[redacted]&grant_type=authorization_code&code_verifier=[redacted]");
+    const graphError = Buffer.from('{"error":{"code":"accessDenied","message":"Access denied"}}');
+    expect(redactBodySecrets(graphError)).toBe(graphError);
   });
 });
