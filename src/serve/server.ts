@@ -8,7 +8,7 @@
 // Unmatched requests get a Graph-shaped 404 naming graphtap (and, when only other
 // identities were recorded, naming the caller), or with `passthrough` go to the real host.
 import { EventEmitter } from "node:events";
-import type http from "node:http";
+import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { randomUUID } from "node:crypto";
@@ -105,14 +105,29 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
     this.recorded = recorded;
     this.defaultHost = [...hosts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "graph.microsoft.com";
     // An extra CA must not replace the system roots (passthrough goes to real Graph too).
-    const ca = opts.upstreamCa?.length ? [...tls.rootCertificates, ...opts.upstreamCa] : undefined;
-    this.agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+    // One secure context: a `ca` option would be concatenated into the pool key per request.
+    const secureContext = opts.upstreamCa?.length
+      ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.upstreamCa] })
+      : undefined;
+    this.agent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
     this.proxy = new GraphtapProxy({
       authority: opts.authority,
       host: opts.host ?? "127.0.0.1",
       port: opts.port ?? 8080,
       intercept: opts.intercept ?? [...new Set([...DEFAULT_GRAPH_HOSTS, ...hosts.keys()])],
-      responder: (req, res, target) => void this.respond(req, res, target),
+      // A recording that cannot be played back (a header Node refuses, say) answers
+      // that one request with a 502; it must never take the server down.
+      responder: (req, res, target) =>
+        void this.respond(req, res, target).catch((err: Error) => {
+          this.emit("warning", `cannot answer ${req.method} ${req.url}: ${err.message}`);
+          if (!res.headersSent) {
+            const payload = JSON.stringify({ error: { code: "graphtapPlaybackFailed", message: `graphtap serve could not play this recording back: ${err.message}` } });
+            res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+            res.end(payload);
+          } else {
+            res.destroy();
+          }
+        }),
     });
     this.proxy.on("warning", (m) => this.emit("warning", m));
   }
@@ -204,9 +219,21 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
   private send(res: http.ServerResponse, method: string, ex: Exchange): void {
     const bytes = ex.responseBody?.bytes ?? Buffer.alloc(0);
     const raw: string[] = [];
-    for (const [k, v] of ex.responseHeaders) if (!HOP_BY_HOP.has(k)) raw.push(k, v);
+    for (const [k, v] of ex.responseHeaders) {
+      if (HOP_BY_HOP.has(k)) continue;
+      try {
+        // Recorded by other tools (a HAR), a value may hold what HTTP forbids (a newline).
+        http.validateHeaderName(k);
+        http.validateHeaderValue(k, v);
+      } catch {
+        continue;
+      }
+      raw.push(k, v);
+    }
     raw.push("content-length", String(bytes.length), "x-graphtap-exchange", ex.id);
-    res.writeHead(ex.status ?? 502, ex.statusText || undefined, raw);
+    const status = ex.status !== undefined && ex.status >= 100 && ex.status <= 999 ? ex.status : 502;
+    const statusText = ex.statusText && !/[\r\n]/.test(ex.statusText) ? ex.statusText : undefined;
+    res.writeHead(status, statusText, raw);
     res.end(method === "HEAD" ? undefined : bytes);
   }
 
@@ -253,8 +280,10 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
         this.emit("answer", { method, url, status: 502, how: "failed", ...who });
         resolve();
       });
-      req.once("close", () => {
-        if (!res.writableEnded) upstream.destroy();
+      // req's 'close' fires as soon as its body is read; the response tells when the
+      // client really left.
+      res.once("close", () => {
+        if (!res.writableFinished) upstream.destroy();
       });
       upstream.end(body.length ? body : undefined);
     });

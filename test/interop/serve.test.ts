@@ -31,6 +31,8 @@ const asGuest = { authorization: GUEST_NOW };
 const asOwner = { authorization: OWNER_NOW };
 // Recorded for both people, interleaved: the guest's 401, the owner's 200, the guest's 200.
 const PLAN_URL = "https://graph.microsoft.com/v1.0/me/drive/root:/plan.docx";
+const ODD_HEADER_URL = "https://graph.microsoft.com/v1.0/me/drive/root:/odd-header.txt";
+const ODD_STATUS_URL = "https://graph.microsoft.com/v1.0/me/drive/root:/odd-status.txt";
 
 const ca = { authority: createAuthority({ commonName: "graphtap serve test CA", permitted: [...DEFAULT_GRAPH_HOSTS, "localhost"] }) };
 
@@ -54,6 +56,9 @@ beforeAll(async () => {
   w.write(exchangeOf(s, { at: 22_000, url: PLAN_URL, status: 401, token: guestToken, resBody: body({ who: "guest", n: 1 }) }));
   w.write(exchangeOf(s, { at: 23_000, url: PLAN_URL, status: 200, token: ownerToken, resBody: body({ who: "owner", n: 1 }) }));
   w.write(exchangeOf(s, { at: 24_000, url: PLAN_URL, status: 200, token: guestToken, resBody: body({ who: "guest", n: 2 }) }));
+  // What another tool may have recorded: a header value HTTP forbids, a status out of range.
+  w.write(exchangeOf(s, { at: 25_000, url: ODD_HEADER_URL, status: 200, token: ownerToken, resHeaders: [["set-cookie", "a=[redacted]\nb=[redacted]"], ["content-type", "application/json"]], resBody: body({ ok: true }) }));
+  w.write(exchangeOf(s, { at: 26_000, url: ODD_STATUS_URL, status: 1200, token: ownerToken, resBody: body({ odd: true }) }));
   w.close();
   reader = CaptureReader.open(fx.file);
   server = new ReplayServer({
@@ -175,6 +180,16 @@ describe("graphtap serve through HTTPS_PROXY (CONNECT, TLS with the graphtap CA)
     expect(first.status).toBe(500);
     const page = await viaProxy(agent, "https://graph.microsoft.com/v1.0/users?$top=5", { headers: asOwner });
     expect(JSON.parse(page.body.toString("utf8"))).toEqual({ value: [{ id: "u1" }] });
+  });
+
+  it("a recording with a header HTTP forbids or a status out of range is played back without taking the server down", async () => {
+    const odd = await viaProxy(agent, ODD_HEADER_URL, { headers: asOwner });
+    expect(odd.status).toBe(200);
+    expect(odd.headers["set-cookie"]).toBeUndefined();
+    const status = await viaProxy(agent, ODD_STATUS_URL, { headers: asOwner });
+    expect(status.status).toBe(502);
+    const after = await viaProxy(agent, PLAN_URL, { headers: asOwner });
+    expect(after.status).toBe(200);
   });
 
   it("an unmatched request gets the Graph-shaped graphtap 404", async () => {
