@@ -69,6 +69,8 @@ export interface FlipOptions {
   maxLog?: number;
   /** Called as each flip is found (the live console reports them while the proxy runs). */
   onFlip?: (flip: FoundFlip) => void;
+  /** Keep found flips for finish() (default true); a long-running listener says false. */
+  keepFlips?: boolean;
 }
 
 export interface FlipScan {
@@ -140,6 +142,7 @@ export class FlipFinder {
   private readonly maxBetween: number;
   private readonly maxLog: number;
   private readonly onFlip: ((flip: FoundFlip) => void) | undefined;
+  private readonly keepFlips: boolean;
 
   constructor(
     opts: FlipOptions = {},
@@ -149,6 +152,7 @@ export class FlipFinder {
     this.maxBetween = opts.maxBetween ?? 200;
     this.maxLog = Math.max(16, opts.maxLog ?? 5000);
     this.onFlip = opts.onFlip;
+    this.keepFlips = opts.keepFlips ?? true;
   }
 
   template(call: Call): string {
@@ -215,7 +219,7 @@ export class FlipFinder {
       const p = st.pending.get(resource);
       if (p) {
         const flip = this.flip(st, resource, p, call, idx);
-        this.flips.push(flip);
+        if (this.keepFlips) this.flips.push(flip);
         this.onFlip?.(flip);
         st.pending.delete(resource);
         st.warm.set(resource, flip);

@@ -48,7 +48,7 @@ export class LiveConsole {
 
   constructor(private readonly opts: ConsoleOptions) {
     this.c = pc.createColors(opts.color);
-    if (opts.flips !== false) this.finder = new FlipFinder({ maxBetween: 20, onFlip: (f) => this.flip(f) });
+    if (opts.flips !== false) this.finder = new FlipFinder({ maxBetween: 20, keepFlips: false, onFlip: (f) => this.flip(f) });
   }
 
   attach(source: EventEmitter): () => void {

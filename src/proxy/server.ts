@@ -62,6 +62,8 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
   private readonly targets = new WeakMap<net.Socket, FlowTarget>();
   private readonly flows = new WeakMap<http.IncomingMessage, Flow>();
   private readonly sockets = new Set<net.Socket>();
+  /** Raw CONNECT socket → the TLS socket graphtap terminates on it. */
+  private readonly tlsOf = new WeakMap<net.Socket, tls.TLSSocket>();
   private readonly warnedHosts = new Set<string>();
   readonly maxBody: number;
   private readonly timeoutMs: number;
@@ -99,14 +101,16 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     // given, but an unhandled 'error' would kill the process, so listen anyway.
     this.forwarder.on("error", (err, req) => this.flows.get(req as http.IncomingMessage)?.fail(err));
 
-    this.outer = http.createServer((req, res) => this.onProxyRequest(req, res));
+    // No server-side request deadline: a large upload may take longer than Node's
+    // default 300 s; upstream stalls are bounded by --upstream-timeout instead.
+    this.outer = http.createServer({ requestTimeout: 0 }, (req, res) => this.onProxyRequest(req, res));
     this.outer.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
       this.onConnect(req, socket, head),
     );
     this.outer.on("clientError", (err, socket) => this.onClientError(err, socket as net.Socket, "proxy"));
     this.outer.on("connection", (socket: net.Socket) => this.track(socket));
 
-    this.inner = http.createServer((req, res) => this.onInterceptedRequest(req, res));
+    this.inner = http.createServer({ requestTimeout: 0 }, (req, res) => this.onInterceptedRequest(req, res));
     this.inner.on("clientError", (err, socket) => this.onClientError(err, socket as net.Socket, "tls"));
   }
 
@@ -144,7 +148,11 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     // Give in-flight responses a moment to finish before cutting the rest.
     const deadline = Date.now() + 2000;
     while (this.sockets.size > 0 && Date.now() < deadline) {
-      for (const s of this.sockets) if (!s.writableLength && isIdle(s)) s.destroy();
+      for (const s of this.sockets) {
+        // A CONNECT's raw socket is busy while its TLS socket is: it closes with it.
+        if (this.tlsOf.has(s)) continue;
+        if (!s.writableLength && isIdle(s)) s.destroy();
+      }
       if (this.sockets.size === 0) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -209,6 +217,8 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
       ALPNProtocols: ["http/1.1"],
     });
     this.targets.set(tlsSocket, { scheme: "https", host: target.host, port: target.port, clientAddress });
+    this.tlsOf.set(socket, tlsSocket);
+    tlsSocket.once("close", () => socket.destroy());
     this.track(tlsSocket);
     this.inner.emit("connection", tlsSocket);
   }
