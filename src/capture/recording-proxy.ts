@@ -1,10 +1,9 @@
 // Wires the flow of events: proxy ──exchange──▶ recorder (SQLite) and console.
 // The proxy and the recorder never meet except here.
-import { readFileSync } from "node:fs";
 import { UserError } from "../errors.js";
 import { LiveConsole } from "../console/live.js";
 import { GraphtapProxy } from "../proxy/server.js";
-import { parseUpstreams } from "../proxy/hosts.js";
+import { parseUpstreams, readUpstreamCa } from "../proxy/hosts.js";
 import { ThreadedCaptureWriter } from "../recorder/thread.js";
 import { CaptureWriter } from "../recorder/writer.js";
 import type { Authority } from "../tls/authority.js";
@@ -49,18 +48,7 @@ export interface RecordingProxy {
 
 export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<RecordingProxy> {
   const upstreams = parseUpstreams(opts.upstream ?? []);
-  const upstreamCa = (opts.upstreamCaFiles ?? []).map((file) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (err) {
-      throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-  });
-  for (const [i, pem] of upstreamCa.entries()) {
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new UserError(`--upstream-ca ${opts.upstreamCaFiles?.[i]} is not a PEM certificate`);
-    }
-  }
+  const upstreamCa = readUpstreamCa(opts.upstreamCaFiles ?? []);
   const session = { kind: opts.sessionKind ?? "proxy", args: opts.args } as const;
   // From the compiled build the recorder gets its own thread; the test suite, which runs
   // the sources, records in-thread (the worker script exists only in dist/).

@@ -1,5 +1,5 @@
 // graphtap serve FILE: answer an app from a capture instead of Graph (server replay).
-import { readFileSync } from "node:fs";
+import { readUpstreamCa } from "../proxy/hosts.js";
 import type { Argv, CommandModule } from "yargs";
 import pc from "picocolors";
 import { z } from "zod";
@@ -60,13 +60,7 @@ const command: CommandModule = {
       .option("quiet", { type: "boolean", describe: "no line per request" }),
   handler: async (argv) => {
     const args = parseArgs(Args, argv);
-    const upstreamCa = args.upstreamCa.map((file) => {
-      try {
-        return readFileSync(file, "utf8");
-      } catch (err) {
-        throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-      }
-    });
+    const upstreamCa = readUpstreamCa(args.upstreamCa);
     const match = matchOptions({
       ignoreQuery: args.ignoreQuery,
       ignoreHeaders: args.ignoreHeader,

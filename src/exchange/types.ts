@@ -92,6 +92,25 @@ export interface TunnelRecord {
   clientAddress?: string;
 }
 
+/**
+ * Response headers that do not survive playing a recorded body back: hop-by-hop ones
+ * (RFC 9110 §7.6.1), and length/encoding, wrong once the body is sent decoded.
+ */
+export const NOT_REPLAYABLE_HEADERS: ReadonlySet<string> = new Set([
+  "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+  "transfer-encoding", "upgrade", "content-length", "content-encoding",
+]);
+
+const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|TLS|SSL|EPROTO/;
+const CONNECT_ERROR = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** Where an error with this code broke: TLS, connecting, or else `otherwise`. */
+export function errorPhase(code: string, otherwise: ExchangePhase): ExchangePhase {
+  if (TLS_ERROR.test(code)) return "tls";
+  if (CONNECT_ERROR.has(code)) return "connect";
+  return otherwise;
+}
+
 /** Case-insensitive lookup of the first header value. */
 export function header(list: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();

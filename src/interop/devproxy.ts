@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.js";
-import type { Exchange, HeaderList } from "../exchange/types.js";
+import { NOT_REPLAYABLE_HEADERS, type Exchange, type HeaderList } from "../exchange/types.js";
 import type { CaptureReader, ExchangeFilter } from "../recorder/index.js";
 import { isTextBody, jsonBody } from "../browse/body.js";
 
@@ -17,11 +17,6 @@ export const DEV_PROXY_MOCKS_SCHEMA =
 /** The methods the mocks file schema allows. */
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"]);
 
-/** Not end-to-end (RFC 9110 §7.6.1), or wrong once the body is re-serialised by Dev Proxy. */
-const DROPPED_HEADERS = new Set([
-  "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-  "transfer-encoding", "upgrade", "content-length", "content-encoding",
-]);
 
 export interface MockHeader {
   name: string;
@@ -48,7 +43,7 @@ export interface MocksResult {
 }
 
 function mockHeaders(headers: HeaderList): MockHeader[] {
-  return headers.filter(([k]) => !DROPPED_HEADERS.has(k)).map(([name, value]) => ({ name, value }));
+  return headers.filter(([k]) => !NOT_REPLAYABLE_HEADERS.has(k)).map(([name, value]) => ({ name, value }));
 }
 
 /** Dev Proxy treats `*` in a mock URL as a wildcard; a literal one is rare in Graph URLs. */

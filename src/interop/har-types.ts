@@ -1,19 +1,15 @@
 // HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) as graphtap writes it, and
 // the `_graphtap` custom fields (custom fields start with `_` per the spec) that let
 // `graphtap import` rebuild each Exchange exactly: ids, session, token hash and claims.
-import type { ExchangeError } from "../exchange/types.js";
+import type { CapturedBody, ExchangeError } from "../exchange/types.js";
 
 export interface HarNameValue {
   name: string;
   value: string;
 }
 
-export interface HarBodyFacts {
-  /** Bytes on the wire (still content-encoded). */
-  wireSize: number;
-  truncated: boolean;
-  encoding?: string;
-}
+/** What a CapturedBody knows beyond its bytes (which HAR carries itself). */
+export type HarBodyFacts = Omit<CapturedBody, "bytes">;
 
 /** Per entry: everything of an Exchange that HAR has no field for. */
 export interface GraphtapEntryFields {

@@ -5,9 +5,9 @@ import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import { newId } from "../exchange/id.js";
 import { headerListFromRaw, redactBodySecrets, redactRequestHeaders, redactResponseHeaders } from "../exchange/redact.js";
-import type { Exchange, ExchangeError, ExchangePhase } from "../exchange/types.js";
-import { header } from "../exchange/types.js";
-import { BodyTap } from "./body-tap.js";
+import type { Exchange, ExchangeError } from "../exchange/types.js";
+import { errorPhase, header } from "../exchange/types.js";
+import { BodyTap } from "../exchange/body-tap.js";
 
 export interface FlowTarget {
   scheme: "http" | "https";
@@ -25,8 +25,6 @@ export interface FlowOptions {
   /** Called once; with undefined for traffic that is not recorded. */
   onDone: (ex: Exchange | undefined) => void;
 }
-
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|TLS|SSL|EPROTO/;
 
 export class Flow {
   private readonly id = newId();
@@ -91,13 +89,7 @@ export class Flow {
       return;
     }
     const code = err.code ?? "UPSTREAM_ERROR";
-    const phase: ExchangePhase = TLS_CODES.test(code)
-      ? "tls"
-      : this.proxyRes
-        ? "response"
-        : code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EHOSTUNREACH"
-          ? "connect"
-          : "request";
+    const phase = errorPhase(code, this.proxyRes ? "response" : "request");
     this.error = { code, message: err.message, phase };
     if (this.res.headersSent) {
       this.res.destroy(); // mid-body: the client must see a broken response, not a short one

@@ -1,5 +1,7 @@
 // Which hosts graphtap decrypts, and where their traffic really goes.
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { UserError } from "../errors.js";
 
 /** `graph.microsoft.com` matches itself; `*.sharepoint.com` matches any subdomain. */
@@ -61,4 +63,27 @@ export function parseConnectTarget(target: string | undefined): { host: string; 
   if (port < 1 || port > 65535) return undefined;
   if (m[0].startsWith("[") && isIP(host) !== 6) return undefined;
   return { host: host.toLowerCase(), port };
+}
+
+/** The PEM files of repeated `--upstream-ca` flags; a missing or non-PEM file is a UserError. */
+export function readUpstreamCa(files: readonly string[]): string[] {
+  return files.map((file) => {
+    let pem: string;
+    try {
+      pem = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UserError(`--upstream-ca ${file} is not a PEM certificate`);
+    return pem;
+  });
+}
+
+/**
+ * What upstream TLS is verified against when extra CAs are given: the system roots stay
+ * trusted too (real Graph next to a staging host). One context, built once: a per-request
+ * `ca` option would make an agent re-parse, and key its pool by, every root each time.
+ */
+export function upstreamSecureContext(extraCa: readonly string[] | undefined): SecureContext | undefined {
+  return extraCa?.length ? createSecureContext({ ca: [...rootCertificates, ...extraCa] }) : undefined;
 }

@@ -13,9 +13,9 @@ import { LeafFactory, permits } from "../tls/authority.js";
 import type { Exchange, TunnelRecord } from "../exchange/types.js";
 import { newId } from "../exchange/id.js";
 import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
-import { DEFAULT_MAX_BODY } from "./body-tap.js";
+import { DEFAULT_MAX_BODY } from "../exchange/body-tap.js";
 import { Flow, type FlowTarget } from "./flow.js";
-import { InterceptList, parseConnectTarget, type UpstreamTarget } from "./hosts.js";
+import { InterceptList, parseConnectTarget, upstreamSecureContext, type UpstreamTarget } from "./hosts.js";
 import { openTunnel } from "./tunnel.js";
 
 export interface ProxyOptions {
@@ -79,12 +79,7 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     this.maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
     this.timeoutMs = options.upstreamTimeoutMs ?? 120_000;
     this.leaves = new LeafFactory(options.authority);
-    // With an extra CA the system roots must stay trusted too (real Graph next to a
-    // staging host). One secure context, built once: a per-request `ca` option would make
-    // https.Agent concatenate every root certificate into its pool key on each request.
-    const secureContext = options.upstreamCa?.length
-      ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...options.upstreamCa] })
-      : undefined;
+    const secureContext = upstreamSecureContext(options.upstreamCa);
     this.httpsAgent = new https.Agent({
       keepAlive: true,
       maxSockets: 256,

@@ -3,13 +3,12 @@
 // Two passes over the selection: the first checks everything that can be checked
 // before a single request leaves (tokens, safety, unmapped ids), the second sends
 // the steps the first planned (kept while they fit a budget, else read again).
-import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { createSecureContext, rootCertificates } from "node:tls";
 import { Agent, type Dispatcher } from "undici";
 import { UserError } from "../errors.js";
 import type { Exchange } from "../exchange/types.js";
-import { parseUpstreams } from "../proxy/hosts.js";
+import { parseUpstreams, readUpstreamCa, upstreamSecureContext } from "../proxy/hosts.js";
 import { CaptureReader } from "../recorder/reader.js";
 import { CaptureWriter } from "../recorder/writer.js";
 import { compareStep, type StepResult } from "./compare.js";
@@ -81,16 +80,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   for (const [host, t] of upstreams) {
     if (t.url.protocol !== "https:") throw new UserError(`bad --upstream ${host}=${t.url.href}: replay sends tokens, so only https:// upstreams are allowed`);
   }
-  const ca = (opts.upstreamCaFiles ?? []).map((file) => {
-    let pem: string;
-    try {
-      pem = readFileSync(file, "utf8");
-    } catch (err) {
-      throw new UserError(`cannot read --upstream-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UserError(`--upstream-ca ${file} is not a PEM certificate`);
-    return pem;
-  });
+  const ca = readUpstreamCa(opts.upstreamCaFiles ?? []);
 
   const reader = CaptureReader.open(opts.file);
   try {
@@ -165,8 +155,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     base.capture = out;
     base.session = session;
     const dispatcher: Dispatcher = new Agent({
-      // One secure context: a `ca` list would be parsed again (every root) per connection.
-      connect: ca.length ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...ca] }) } : {},
+      connect: ca.length ? { secureContext: upstreamSecureContext(ca) } : {},
       keepAliveTimeout: 10_000,
       connections: 16,
     });

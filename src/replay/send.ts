@@ -1,12 +1,12 @@
 // Sending steps: undici with keep-alive, per-identity order, pacing, Retry-After on
 // 429/503, one token refresh on a claims challenge, and every attempt recorded as an
 // exchange (token redacted exactly as the proxy does it).
-import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { request, type Dispatcher } from "undici";
+import { BodyTap } from "../exchange/body-tap.js";
 import { newId } from "../exchange/id.js";
 import { redactBodySecrets, redactRequestHeaders, redactResponseHeaders, type RedactedRequest } from "../exchange/redact.js";
 import type { CapturedBody, Exchange, ExchangeError, ExchangePhase, HeaderList, TokenInfo } from "../exchange/types.js";
-import { header } from "../exchange/types.js";
+import { errorPhase, header } from "../exchange/types.js";
 import { claimsChallenge } from "../graph/errors.js";
 import type { Step } from "./plan.js";
 
@@ -80,8 +80,6 @@ export async function sendStep(step: Step, opts: SendOptions): Promise<Outcome> 
   }
 }
 
-const DECODE_LIMIT = 16 * 1024 * 1024;
-
 async function attempt(step: Step, token: string | undefined, opts: SendOptions): Promise<Exchange> {
   const headers: HeaderList = [...step.headers];
   if (token !== undefined) headers.push(["authorization", `Bearer ${token}`]);
@@ -124,20 +122,17 @@ async function attempt(step: Step, token: string | undefined, opts: SendOptions)
       for (const one of Array.isArray(v) ? v : [v]) resHeaders.push([k.toLowerCase(), one]);
     }
     ex.responseHeaders = redactResponseHeaders(resHeaders);
-    const chunks: Buffer[] = [];
-    let wire = 0;
+    // The same bounded, decoded copy the proxy keeps.
+    const tap = new BodyTap(opts.maxBody);
     try {
-      for await (const chunk of res.body) {
-        const b = chunk as Buffer;
-        wire += b.length;
-        if (wire <= DECODE_LIMIT) chunks.push(b);
-      }
+      for await (const chunk of res.body) tap.push(chunk as Buffer);
     } catch (err) {
       ex.error = transportError(err, "response");
     }
-    if (wire > 0 || header(resHeaders, "content-length") !== undefined) {
-      const decoded = decodeBody(chunks, wire, header(resHeaders, "content-encoding"), opts.maxBody);
-      if (decoded) ex.responseBody = { ...decoded, bytes: redactBodySecrets(decoded.bytes) };
+    const body = tap.finish(header(resHeaders, "content-encoding"));
+    if (body) ex.responseBody = { ...body, bytes: redactBodySecrets(body.bytes) };
+    else if (header(resHeaders, "content-length") !== undefined) {
+      ex.responseBody = { bytes: Buffer.alloc(0), wireSize: 0, truncated: false };
     }
   } catch (err) {
     ex.error = opts.signal.aborted ? { code: "CLIENT_ABORTED", message: "replay interrupted", phase: "client" } : transportError(err);
@@ -175,28 +170,6 @@ function capture(bytes: Buffer, wireSize: number, cap: number): CapturedBody {
   return { bytes: bytes.length > cap ? bytes.subarray(0, cap) : bytes, wireSize, truncated: bytes.length > cap };
 }
 
-function decodeBody(chunks: Buffer[], wire: number, encoding: string | undefined, cap: number): CapturedBody {
-  const raw = Buffer.concat(chunks);
-  const enc = encoding?.trim().toLowerCase();
-  let decoded = raw;
-  let truncated = wire > raw.length;
-  if (enc && enc !== "identity") {
-    try {
-      if (truncated) throw new Error("too large to decode");
-      decoded = enc === "gzip" || enc === "x-gzip" ? gunzipSync(raw) : enc === "deflate" ? inflateSync(raw) : enc === "br" ? brotliDecompressSync(raw) : raw;
-    } catch {
-      decoded = Buffer.alloc(0);
-      truncated = true;
-    }
-  }
-  const body = capture(decoded, wire, cap);
-  if (truncated) body.truncated = true;
-  if (enc && enc !== "identity") body.encoding = enc;
-  return body;
-}
-
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_TLS|ERR_SSL|EPROTO/;
-
 export function transportError(err: unknown, phase?: ExchangePhase): ExchangeError {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   let code = e.cause?.code ?? e.code ?? "ERROR";
@@ -204,9 +177,7 @@ export function transportError(err: unknown, phase?: ExchangePhase): ExchangeErr
   if (code === "UND_ERR_SOCKET") code = "ECONNRESET";
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") code = "ETIMEDOUT";
   const message = e.cause?.message ?? e.message ?? String(err);
-  const p: ExchangePhase =
-    phase ?? (TLS_CODES.test(code) ? "tls" : /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(code) ? "connect" : "response");
-  return { code, message, phase: p };
+  return { code, message, phase: phase ?? errorPhase(code, "response") };
 }
 
 export function isTlsFailure(err: ExchangeError | undefined): boolean {

@@ -10,23 +10,18 @@
 import { EventEmitter } from "node:events";
 import http from "node:http";
 import https from "node:https";
-import tls from "node:tls";
 import { randomUUID } from "node:crypto";
 import { headerListFromRaw, redactRequestHeaders } from "../exchange/redact.js";
-import type { Exchange } from "../exchange/types.js";
+import { NOT_REPLAYABLE_HEADERS, type Exchange } from "../exchange/types.js";
 import { DEFAULT_GRAPH_HOSTS } from "../graph/hosts.js";
 import { identityOf, type Identity } from "../graph/identity.js";
 import type { FlowTarget } from "../proxy/flow.js";
+import { upstreamSecureContext } from "../proxy/hosts.js";
 import { GraphtapProxy } from "../proxy/server.js";
 import type { CaptureReader, ExchangeFilter } from "../recorder/index.js";
 import type { Authority } from "../tls/authority.js";
 import { baseKey, bodyKey, type MatchOptions } from "./match.js";
 
-/** Not end-to-end, or wrong for a body that is sent decoded from the capture. */
-const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-  "transfer-encoding", "upgrade", "content-length", "content-encoding",
-]);
 
 export interface ServeOptions {
   reader: CaptureReader;
@@ -104,11 +99,8 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
     }
     this.recorded = recorded;
     this.defaultHost = [...hosts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "graph.microsoft.com";
-    // An extra CA must not replace the system roots (passthrough goes to real Graph too).
-    // One secure context: a `ca` option would be concatenated into the pool key per request.
-    const secureContext = opts.upstreamCa?.length
-      ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.upstreamCa] })
-      : undefined;
+    // Passthrough goes to real Graph too: the system roots stay trusted with the extra CA.
+    const secureContext = upstreamSecureContext(opts.upstreamCa);
     this.agent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
     this.proxy = new GraphtapProxy({
       authority: opts.authority,
@@ -220,7 +212,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
     const bytes = ex.responseBody?.bytes ?? Buffer.alloc(0);
     const raw: string[] = [];
     for (const [k, v] of ex.responseHeaders) {
-      if (HOP_BY_HOP.has(k)) continue;
+      if (NOT_REPLAYABLE_HEADERS.has(k)) continue;
       try {
         // Recorded by other tools (a HAR), a value may hold what HTTP forbids (a newline).
         http.validateHeaderName(k);
@@ -249,7 +241,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
     return new Promise((resolve) => {
       const u = new URL(url.replace(/^http:/, "https:"));
       const out: string[] = [];
-      for (const [k, v] of headers) if (!HOP_BY_HOP.has(k) && k !== "host") out.push(k, v);
+      for (const [k, v] of headers) if (!NOT_REPLAYABLE_HEADERS.has(k) && k !== "host") out.push(k, v);
       out.push("host", u.host);
       if (body.length) out.push("content-length", String(body.length));
       const upstream = https.request(
@@ -260,7 +252,7 @@ export class ReplayServer extends EventEmitter<{ answer: [Answer]; warning: [str
             const k = up.rawHeaders[i]!;
             const lk = k.toLowerCase();
             // The bytes are piped as they came, so their length and encoding still hold.
-            if (!HOP_BY_HOP.has(lk) || lk === "content-length" || lk === "content-encoding") raw.push(k, up.rawHeaders[i + 1]!);
+            if (!NOT_REPLAYABLE_HEADERS.has(lk) || lk === "content-length" || lk === "content-encoding") raw.push(k, up.rawHeaders[i + 1]!);
           }
           res.writeHead(up.statusCode ?? 502, up.statusMessage, raw);
           up.pipe(res);

@@ -1,7 +1,7 @@
 // A bounded copy of a body taken on the side of the stream: bytes flow on to the
 // other end as they arrive; graphtap keeps at most `cap` of them for the capture.
 import { brotliDecompressSync, constants, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
-import type { CapturedBody } from "../exchange/types.js";
+import type { CapturedBody } from "./types.js";
 
 export const DEFAULT_MAX_BODY = 1024 * 1024;
 
