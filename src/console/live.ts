@@ -6,8 +6,7 @@ import type { Exchange, TunnelRecord } from "../exchange/types.js";
 import { FlipFinder, type FoundFlip } from "../analyze/flips.js";
 import { callOf } from "../analyze/inputs.js";
 import { logicalExchanges } from "../graph/batch.js";
-import { graphFieldsOf } from "../graph/fields.js";
-import { identityOf } from "../graph/identity.js";
+import { upnOf } from "../graph/identity.js";
 
 export interface ConsoleOptions {
   out: NodeJS.WritableStream;
@@ -66,17 +65,15 @@ export class LiveConsole {
 
   exchange(ex: Exchange): void {
     const t = this.tally;
-    if (this.finder && ex.token) {
-      const upn = ex.token.claims["upn"] ?? ex.token.claims["unique_name"] ?? ex.token.claims["preferred_username"];
-      if (typeof upn === "string") this.upns.set(identityOf(ex.token).key, upn);
-    }
+    // Graph fields and identity once per exchange: the flip finder's call carries the
+    // error code the line shows. Without the finder only failures are parsed.
+    const call = this.finder || (ex.status ?? 0) >= 400 ? callOf(ex, 0) : undefined;
     t.exchanges += 1;
     const url = new URL(ex.url);
     t.hosts.add(url.host);
     const cls = ex.status ? `${Math.floor(ex.status / 100)}xx` : "no response";
     t.byClass.set(cls, (t.byClass.get(cls) ?? 0) + 1);
-    // Only failures have an error body worth parsing.
-    const code = ex.status && ex.status >= 400 ? graphFieldsOf(ex).errorCode : undefined;
+    const code = ex.status && ex.status >= 400 ? call?.errorCode : undefined;
     if (code) t.errorCodes.set(code, (t.errorCodes.get(code) ?? 0) + 1);
     if (ex.error && ex.error.phase !== "client") t.upstreamErrors += 1;
     const status = ex.status ? this.colorStatus(ex.status) : this.c.red(ex.error?.code ?? "---");
@@ -92,7 +89,12 @@ export class LiveConsole {
       .filter(Boolean)
       .join(" ");
     this.opts.out.write(`${line}\n`);
-    if (this.finder) for (const part of logicalExchanges([ex])) this.finder.push(callOf(part, 0));
+    if (this.finder && call) {
+      const upn = ex.token ? upnOf(ex.token.claims) : undefined;
+      if (upn) this.upns.set(call.identityKey, upn);
+      // An ordinary exchange is its own one logical part: its call is already made.
+      for (const part of logicalExchanges([ex])) this.finder.push(part === ex ? call : callOf(part, 0));
+    }
   }
 
   /** One highlighted line: what flipped, for whom, and what came in between. */
