@@ -68,8 +68,6 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
   readonly maxBody: number;
   private readonly timeoutMs: number;
   private address: { host: string; port: number } | undefined;
-  /** Counters for the summary on exit. */
-  readonly stats = { exchanges: 0, tunnels: 0, upstreamErrors: 0, clientAborts: 0, tlsFailures: 0 };
 
   constructor(private readonly options: ProxyOptions) {
     super();
@@ -196,10 +194,7 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
     }
     const clientAddress = socket.remoteAddress;
     if (!this.intercept.matches(target.host)) {
-      openTunnel(socket, head, target, this.sessionId, clientAddress, (record) => {
-        this.stats.tunnels += 1;
-        this.emit("tunnel", record);
-      });
+      openTunnel(socket, head, target, this.sessionId, clientAddress, (record) => this.emit("tunnel", record));
       return;
     }
     socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
@@ -236,14 +231,12 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
   private onClientError(err: NodeJS.ErrnoException, socket: net.Socket, where: "proxy" | "tls"): void {
     const target = this.targets.get(socket);
     if (where === "tls" && target && !isSecured(socket)) {
-      this.stats.tlsFailures += 1;
       const plain = /http request|wrong version number|unknown protocol/i.test(err.message);
       const message = plain
         ? `client sent plain text, not TLS, on an intercepted CONNECT to ${target.host}:${target.port}`
         : `TLS handshake with the client for ${target.host} failed (${err.code ?? err.message}): ` +
           `does the client trust graphtap's CA? (graphtap ca prints its path)`;
       this.emitWarning(message);
-      this.stats.tunnels += 1;
       this.emit("tunnel", {
         id: newId(),
         sessionId: this.sessionId,
@@ -337,11 +330,7 @@ export class GraphtapProxy extends EventEmitter<ProxyEvents> {
       upstreamUrl: upstream ? upstreamUrl : undefined,
       record,
       onDone: (ex) => {
-        if (!ex) return;
-        if (ex.error?.phase === "client") this.stats.clientAborts += 1;
-        else if (ex.error) this.stats.upstreamErrors += 1;
-        this.stats.exchanges += 1;
-        this.emit("exchange", ex);
+        if (ex) this.emit("exchange", ex);
       },
     });
     this.flows.set(req, flow);
